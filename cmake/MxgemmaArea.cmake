@@ -1,0 +1,20 @@
+# mxgemma_add_area(NAME [SUBDIRS dir...] DEPS lib...): a static library `mxgemma_<NAME>` from the
+# .cpp files of the calling folder (and the listed subfolders), with src/ as include root.
+function(mxgemma_add_area name)
+  cmake_parse_arguments(AREA "" "" "SUBDIRS;DEPS" ${ARGN})
+  set(patterns ${CMAKE_CURRENT_SOURCE_DIR}/*.cpp)
+  foreach(subdir ${AREA_SUBDIRS})
+    list(APPEND patterns ${CMAKE_CURRENT_SOURCE_DIR}/${subdir}/*.cpp)
+  endforeach()
+  file(GLOB sources CONFIGURE_DEPENDS ${patterns})
+  if(sources)
+    add_library(mxgemma_${name} STATIC ${sources})
+    target_include_directories(mxgemma_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+    target_link_libraries(mxgemma_${name} PUBLIC ${AREA_DEPS})
+  else()
+    # A folder with headers only.
+    add_library(mxgemma_${name} INTERFACE)
+    target_include_directories(mxgemma_${name} INTERFACE ${PROJECT_SOURCE_DIR}/src)
+    target_link_libraries(mxgemma_${name} INTERFACE ${AREA_DEPS})
+  endif()
+endfunction()

@@ -1,0 +1,84 @@
+// A model bundle folder: configs, tokenizer files, chat template and memory-mapped weights,
+// validated against the tensors the config implies before anything runs.
+#pragma once
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bundle/config.h"
+#include "bundle/safetensors.h"
+#include "kernels/weight_matrix.h"
+
+namespace mxgemma {
+
+// Tensor naming and storage conventions found in the wild.
+enum class BundleLayout {
+  // Converter of the Osaurus/JANG bundles: Hugging Face names kept (".linear." inside clipped
+  // linears), convolution weights in PyTorch layout, no k/v tensors on KV-shared layers.
+  hf_names,
+  // mlx-vlm's convert: sanitized names, MLX convolution layout.
+  mlx_vlm,
+  // mlx-lm text-only bundle (gemma3_text): "model.layers.N..." names.
+  mlx_lm,
+};
+const char* layout_name(BundleLayout layout);
+
+struct TokenizerConfig {
+  std::string bos_token = "<bos>";
+  std::string eos_token = "<eos>";
+  std::string pad_token = "<pad>";
+  bool add_bos_token = false;
+  std::string chat_template;  // chat_template.jinja, else tokenizer_config.json "chat_template"
+};
+
+class Bundle {
+ public:
+  // Parses every config file, maps the shards and checks each tensor the config implies (text,
+  // vision and audio) for presence, dtype and shape. Throws std::runtime_error with one line
+  // naming the file and the tensor or field at fault.
+  static Bundle open(const std::filesystem::path& dir);
+
+  const std::filesystem::path& dir() const { return dir_; }
+  const ModelConfig& config() const { return config_; }
+  const TextConfig& text_config() const { return config_.text; }
+  const GenerationConfig& generation_config() const { return generation_; }
+  const TokenizerConfig& tokenizer_config() const { return tokenizer_config_; }
+  const nlohmann::json& processor_config() const { return processor_config_; }  // null if absent
+  const std::optional<nlohmann::json>& jang_config() const { return jang_config_; }
+  BundleLayout layout() const { return layout_; }
+  const TensorStore& tensors() const { return store_; }
+  std::filesystem::path tokenizer_json_path() const { return dir_ / "tokenizer.json"; }
+
+  // Full name of a text-model tensor from its name below the text model
+  // ("layers.3.mlp.up_proj.weight" -> "language_model.model.layers.3.mlp.up_proj.weight").
+  std::string text_tensor_name(const std::string& local_name) const;
+
+  // The weight of a linear module (dense or quantized, as stored) by full module path, without
+  // ".weight". Shapes were checked at open().
+  WeightMatrix linear(const std::string& module_path) const;
+  // A 16- or 32-bit tensor by full name.
+  const Tensor& tensor(const std::string& name) const { return store_.get(name); }
+  // A 16- or 32-bit tensor widened to fp32.
+  std::vector<float> tensor_f32(const std::string& name) const;
+
+  // Count of quantized linear weights (tensors with a .scales sidecar).
+  int num_quantized_tensors() const { return num_quantized_; }
+
+ private:
+  std::filesystem::path dir_;
+  ModelConfig config_;
+  GenerationConfig generation_;
+  TokenizerConfig tokenizer_config_;
+  nlohmann::json processor_config_;
+  std::optional<nlohmann::json> jang_config_;
+  BundleLayout layout_ = BundleLayout::hf_names;
+  TensorStore store_;
+  std::string text_prefix_;
+  int num_quantized_ = 0;
+};
+
+}  // namespace mxgemma
