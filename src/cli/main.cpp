@@ -1,6 +1,34 @@
+// mxgemma: run Gemma 4 MLX bundles from the command line.
 #include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "util/log.h"
 
 int main(int argc, char** argv) {
-  std::fprintf(stderr, "mxgemma: no subcommands are built yet\n");
-  return 2;
+  CLI::App app{"mxgemma: a native runtime for Gemma 4 MLX MXFP4 bundles"};
+  app.require_subcommand(1);
+  app.fallthrough();  // global flags such as --verbose may follow the subcommand
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "Print debug detail to stderr");
+
+  mxgemma::cli::CommandAction action;
+  mxgemma::cli::add_run_command(app, action);
+  mxgemma::cli::add_tokenize_command(app, action);
+  mxgemma::cli::add_detokenize_command(app, action);
+  mxgemma::cli::add_logits_command(app, action);
+  mxgemma::cli::add_bench_command(app, action);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    return app.exit(error);
+  }
+  if (verbose) mxgemma::set_log_level(mxgemma::LogLevel::debug);
+  try {
+    return action();
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "mxgemma: error: %s\n", error.what());
+    return 1;
+  }
 }

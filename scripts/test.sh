@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine and runs every test: installs the Debian packages, the pinned Python
+# oracle environment and the real Gemma tokenizer, generates the fixture bundles, builds, runs the
+# whole suite, then rebuilds with AddressSanitizer and UndefinedBehaviorSanitizer and runs the
+# suite again under them. Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install_deps.sh
+scripts/fetch_tokenizer.sh >/dev/null
+scripts/make_fixtures.sh
+
+scripts/build.sh build
+ctest --test-dir build --output-on-failure -j"$(nproc)"
+
+if [[ "${MXGEMMA_SKIP_SANITIZERS:-0}" != 1 ]]; then
+  scripts/build.sh --sanitize build-asan
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j"$(nproc)"
+fi

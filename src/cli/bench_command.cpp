@@ -1,0 +1,152 @@
+// mxgemma bench: load time, prefill and decode speed, memory, and decode against the machine's
+// memory-bandwidth bound.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "engine/sampler.h"
+#include "kernels/linear.h"
+#include "kernels/thread_pool.h"
+
+namespace mxgemma::cli {
+namespace {
+
+struct BenchOptions {
+  ModelOptions model;
+  int prompt_tokens = 512;
+  int decode_tokens = 128;
+  std::string prompt_file;
+  bool json = false;
+};
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// Best of three multi-threaded sequential reads of a 1 GiB buffer, in bytes per second.
+double measure_read_bandwidth(ThreadPool& pool) {
+  const size_t count = (size_t(1) << 30) / sizeof(uint64_t);
+  std::vector<uint64_t> buffer(count);
+  pool.parallel_for(int64_t(count), 1 << 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) buffer[size_t(i)] = uint64_t(i);
+  });
+  double best = 0.0;
+  for (int trial = 0; trial < 3; ++trial) {
+    std::vector<uint64_t> sums(size_t(pool.num_threads()) * 8, 0);
+    const auto start = std::chrono::steady_clock::now();
+    pool.parallel_for(int64_t(count), 1 << 16, [&](int64_t begin, int64_t end) {
+      uint64_t a = 0, b = 0, c = 0, d = 0;
+      int64_t i = begin;
+      for (; i + 4 <= end; i += 4) {
+        a += buffer[size_t(i)];
+        b += buffer[size_t(i + 1)];
+        c += buffer[size_t(i + 2)];
+        d += buffer[size_t(i + 3)];
+      }
+      for (; i < end; ++i) a += buffer[size_t(i)];
+      sums[size_t(begin * 7 / std::max<int64_t>(1, end)) % sums.size()] += a + b + c + d;
+    });
+    const double seconds = seconds_since(start);
+    uint64_t total = 0;
+    for (uint64_t s : sums) total += s;
+    if (total == 42) std::fprintf(stderr, " ");  // keeps the reads from being optimized away
+    best = std::max(best, double(count * sizeof(uint64_t)) / seconds);
+  }
+  return best;
+}
+
+std::vector<int32_t> bench_prompt(const BenchOptions& options, int32_t vocab, int32_t bos) {
+  if (!options.prompt_file.empty()) {
+    std::ifstream in(options.prompt_file);
+    nlohmann::json parsed = nlohmann::json::parse(in, nullptr, false);
+    if (parsed.is_discarded() || !parsed.is_array() || parsed.empty()) {
+      throw std::invalid_argument(options.prompt_file + ": expected a non-empty JSON array of token ids");
+    }
+    return parsed.get<std::vector<int32_t>>();
+  }
+  // Spread-out ids after BOS; bench/run_bench.sh gives the peer the same list through --prompt-file.
+  std::vector<int32_t> ids = {bos};
+  for (int i = 1; i < options.prompt_tokens; ++i) ids.push_back(int32_t((int64_t(i) * 7919 + 1000) % (vocab - 1000)) + 500);
+  return ids;
+}
+
+int bench(const BenchOptions& options) {
+  LoadedModel loaded = load_model(options.model);
+  Gemma4TextModel& model = *loaded.model;
+  const std::vector<int32_t> prompt = bench_prompt(options, model.vocab_size(), loaded.bundle->generation_config().bos_token_id);
+
+  KVCache cache = model.make_cache(int64_t(prompt.size()) + options.decode_tokens + 1, 512);
+  std::vector<float> logits;
+  const auto prefill_start = std::chrono::steady_clock::now();
+  model.forward(prompt, cache, Gemma4TextModel::Logits::last, logits);
+  const double prefill_seconds = seconds_since(prefill_start);
+  int32_t token = argmax(logits);
+  const double time_to_first_token = seconds_since(prefill_start);
+
+  const auto decode_start = std::chrono::steady_clock::now();
+  for (int i = 0; i < options.decode_tokens; ++i) {
+    model.forward(std::span<const int32_t>(&token, 1), cache, Gemma4TextModel::Logits::last, logits);
+    token = argmax(logits);
+  }
+  const double decode_seconds = seconds_since(decode_start);
+
+  const double bandwidth = measure_read_bandwidth(*loaded.pool);
+  const double bytes_per_token = double(model.weight_bytes_per_token());
+  const double bound = bandwidth / bytes_per_token;
+  const double prefill_rate = double(prompt.size()) / prefill_seconds;
+  const double decode_rate = options.decode_tokens / decode_seconds;
+
+  nlohmann::json report = {
+      {"load_seconds", loaded.load_seconds},
+      {"prompt_tokens", prompt.size()},
+      {"prefill_tokens_per_second", prefill_rate},
+      {"decode_tokens", options.decode_tokens},
+      {"decode_tokens_per_second", decode_rate},
+      {"time_to_first_token_seconds", time_to_first_token},
+      {"peak_rss_bytes", peak_rss_bytes()},
+      {"weight_bytes_per_token", bytes_per_token},
+      {"read_bandwidth_bytes_per_second", bandwidth},
+      {"decode_bound_tokens_per_second", bound},
+      {"decode_fraction_of_bound", decode_rate / bound},
+      {"threads", loaded.pool->num_threads()},
+      {"kernel_isa", kernel_isa()},
+  };
+  if (options.json) {
+    std::printf("%s\n", report.dump(2).c_str());
+    return 0;
+  }
+  std::printf("load time            %.2f s\n", loaded.load_seconds);
+  std::printf("prefill              %.1f tok/s (%zu tokens)\n", prefill_rate, prompt.size());
+  std::printf("decode               %.2f tok/s (%d tokens)\n", decode_rate, options.decode_tokens);
+  std::printf("time to first token  %.3f s\n", time_to_first_token);
+  std::printf("peak RSS             %s\n", format_bytes(double(peak_rss_bytes())).c_str());
+  std::printf("weights per token    %s\n", format_bytes(bytes_per_token).c_str());
+  std::printf("read bandwidth       %.2f GB/s (%d threads, %s kernels)\n", bandwidth / 1e9, loaded.pool->num_threads(),
+              kernel_isa());
+  std::printf("decode bound         %.2f tok/s; decode reaches %.0f%% of it\n", bound, 100.0 * decode_rate / bound);
+  return 0;
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app, CommandAction& action) {
+  auto options = std::make_shared<BenchOptions>();
+  CLI::App* command = app.add_subcommand("bench", "Measure load, prefill and decode speed against the bandwidth bound");
+  command->add_option("-m,--model", options->model.bundle_dir, "Bundle folder");
+  command->add_option("--prompt-tokens", options->prompt_tokens, "Prompt length")->check(CLI::Range(2, 1 << 20));
+  command->add_option("--decode-tokens", options->decode_tokens, "Tokens to decode")->check(CLI::Range(1, 1 << 20));
+  command->add_option("--prompt-file", options->prompt_file, "A JSON array of prompt token ids (overrides --prompt-tokens)");
+  command->add_flag("--json", options->json, "Print the figures as JSON");
+  command->add_option("-t,--threads", options->model.threads, "Worker threads (default: all cores)");
+  command->callback([options, &action] { action = [options] { return bench(*options); }; });
+}
+
+}  // namespace mxgemma::cli

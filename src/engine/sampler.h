@@ -1,0 +1,46 @@
+// Token sampling from logits: repetition penalty, temperature, top-k, top-p and min-p, applied in
+// the order Hugging Face's generate applies them; temperature 0 is greedy.
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <span>
+#include <vector>
+
+namespace mxgemma {
+
+struct SamplingParams {
+  float temperature = 1.0f;         // 0: greedy (argmax)
+  int top_k = 0;                    // 0: off
+  float top_p = 1.0f;               // 1: off
+  float min_p = 0.0f;               // 0: off; keeps tokens with p >= min_p * p_max
+  float repetition_penalty = 1.0f;  // 1: off; >1 makes recent tokens less likely
+  int repeat_last_n = 64;           // how many recent tokens the penalty looks at
+  float presence_penalty = 0.0f;    // OpenAI-style, subtracted once per seen token
+  float frequency_penalty = 0.0f;   // OpenAI-style, subtracted per occurrence
+  uint64_t seed = 0;
+};
+
+// Throws std::invalid_argument naming the field for out-of-range values.
+void validate(const SamplingParams& params);
+
+class Sampler {
+ public:
+  explicit Sampler(const SamplingParams& params);
+
+  // Picks the next token from `logits` (modified in place), given the tokens so far.
+  int32_t sample(std::span<float> logits, std::span<const int32_t> history);
+
+ private:
+  void apply_penalties(std::span<float> logits, std::span<const int32_t> history) const;
+
+  SamplingParams params_;
+  std::mt19937_64 rng_;
+  std::vector<int32_t> candidates_;
+  std::vector<float> probabilities_;
+};
+
+// Index of the largest value; the lowest index wins ties, as numpy's argmax.
+int32_t argmax(std::span<const float> values);
+
+}  // namespace mxgemma

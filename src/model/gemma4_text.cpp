@@ -1,0 +1,324 @@
+#include "model/gemma4_text.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/linear.h"
+#include "kernels/vector_ops.h"
+
+namespace mxgemma {
+namespace {
+
+std::string layer_prefix(int index) { return "layers." + std::to_string(index) + "."; }
+
+}  // namespace
+
+Gemma4TextModel::Gemma4TextModel(const Bundle& bundle, ThreadPool& pool)
+    : config_(bundle.text_config()), pool_(&pool) {
+  if (config_.model_type != "gemma4_text") {
+    throw std::invalid_argument("Gemma 4 text decoder cannot run model_type \"" + config_.model_type + "\"");
+  }
+  auto name = [&](const std::string& local) { return bundle.text_tensor_name(local); };
+  auto module = [&](const std::string& local) {
+    return bundle.linear(name(local));
+  };
+  auto vec = [&](const std::string& local) { return bundle.tensor_f32(name(local)); };
+
+  embed_tokens_ = module("embed_tokens");
+  final_norm_ = vec("norm.weight");
+  if (config_.hidden_size_per_layer_input > 0) {
+    embed_tokens_per_layer_ = module("embed_tokens_per_layer");
+    per_layer_model_projection_ = module("per_layer_model_projection");
+    per_layer_projection_norm_ = vec("per_layer_projection_norm.weight");
+  }
+
+  layers_.resize(config_.num_hidden_layers);
+  for (int i = 0; i < config_.num_hidden_layers; ++i) {
+    Layer& layer = layers_[i];
+    const std::string p = layer_prefix(i);
+    layer.full_attention = config_.is_full_attention(i);
+    layer.owns_kv = !config_.is_kv_shared(i);
+    layer.kv_source = config_.kv_source_layer(i);
+    layer.head_dim = config_.layer_head_dim(i);
+    layer.kv_heads = config_.layer_kv_heads(i);
+    layer.intermediate_size = config_.layer_intermediate_size(i);
+    layer.rope = RotaryEmbedding(layer.full_attention ? config_.rope_full : config_.rope_sliding,
+                                 layer.head_dim);
+
+    layer.q_proj = module(p + "self_attn.q_proj");
+    layer.o_proj = module(p + "self_attn.o_proj");
+    layer.q_norm = vec(p + "self_attn.q_norm.weight");
+    if (layer.owns_kv) {
+      layer.k_proj = module(p + "self_attn.k_proj");
+      layer.v_proj = module(p + "self_attn.v_proj");
+      layer.k_norm = vec(p + "self_attn.k_norm.weight");
+    }
+    layer.gate_proj = module(p + "mlp.gate_proj");
+    layer.up_proj = module(p + "mlp.up_proj");
+    layer.down_proj = module(p + "mlp.down_proj");
+    layer.input_layernorm = vec(p + "input_layernorm.weight");
+    layer.post_attention_layernorm = vec(p + "post_attention_layernorm.weight");
+    layer.pre_feedforward_layernorm = vec(p + "pre_feedforward_layernorm.weight");
+    layer.post_feedforward_layernorm = vec(p + "post_feedforward_layernorm.weight");
+    if (config_.hidden_size_per_layer_input > 0) {
+      layer.per_layer_input_gate = module(p + "per_layer_input_gate");
+      layer.per_layer_projection = module(p + "per_layer_projection");
+      layer.post_per_layer_input_norm = vec(p + "post_per_layer_input_norm.weight");
+    }
+    const std::string scalar_name = name(p + "layer_scalar");
+    if (bundle.tensors().contains(scalar_name)) layer.layer_scalar = bundle.tensor_f32(scalar_name).at(0);
+  }
+}
+
+int64_t Gemma4TextModel::weight_bytes_per_token() const {
+  int64_t bytes = embed_tokens_.storage_bytes();  // the tied head reads the whole table
+  bytes += embed_tokens_.storage_bytes() / std::max<int64_t>(1, embed_tokens_.rows);
+  if (embed_tokens_per_layer_.data != nullptr) {
+    bytes += embed_tokens_per_layer_.storage_bytes() / embed_tokens_per_layer_.rows;
+    bytes += per_layer_model_projection_.storage_bytes();
+  }
+  for (const Layer& layer : layers_) {
+    for (const WeightMatrix* w : {&layer.q_proj, &layer.k_proj, &layer.v_proj, &layer.o_proj, &layer.gate_proj,
+                                  &layer.up_proj, &layer.down_proj, &layer.per_layer_input_gate,
+                                  &layer.per_layer_projection}) {
+      if (w->data != nullptr) bytes += w->storage_bytes();
+    }
+  }
+  return bytes;
+}
+
+void Gemma4TextModel::Activations::resize(const TextConfig& config, int64_t new_rows, int64_t max_q_width,
+                                          int64_t max_kv_width, int64_t max_intermediate) {
+  if (new_rows <= rows) return;
+  rows = new_rows;
+  const int64_t hidden_width = config.hidden_size;
+  const int64_t ple_width = int64_t(config.num_hidden_layers) * config.hidden_size_per_layer_input;
+  hidden.resize(rows * hidden_width);
+  normed.resize(rows * hidden_width);
+  scratch.resize(rows * std::max(hidden_width, ple_width));
+  query.resize(rows * max_q_width);
+  attention.resize(rows * max_q_width);
+  key.resize(rows * max_kv_width);
+  value.resize(rows * max_kv_width);
+  gate.resize(rows * max_intermediate);
+  up.resize(rows * max_intermediate);
+  per_layer_inputs.resize(rows * ple_width);
+  per_layer_gate.resize(rows * std::max<int64_t>(1, config.hidden_size_per_layer_input));
+}
+
+void Gemma4TextModel::observe(const char* name, int layer, const float* data, int64_t rows, int64_t cols) const {
+  if (observer_) observer_(name, layer, data, rows, cols);
+}
+
+void Gemma4TextModel::forward(std::span<const int32_t> tokens, KVCache& cache, Logits which,
+                              std::vector<float>& logits) {
+  const int64_t vocab = config_.vocab_size;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i] < 0 || tokens[i] >= vocab) {
+      throw std::invalid_argument("token id " + std::to_string(tokens[i]) + " at position " + std::to_string(i) +
+                                  " is outside the vocabulary (size " + std::to_string(vocab) + ")");
+    }
+  }
+  cache.ensure_capacity(cache.length() + int64_t(tokens.size()));
+
+  const int64_t total = int64_t(tokens.size());
+  if (which == Logits::all) logits.resize(size_t(total * vocab));
+  if (which == Logits::last) logits.resize(size_t(vocab));
+  for (int64_t begin = 0; begin < total; begin += cache.max_chunk()) {
+    const int64_t count = std::min(cache.max_chunk(), total - begin);
+    const bool last_chunk = begin + count == total;
+    Logits chunk_logits = which == Logits::all ? Logits::all : (last_chunk ? which : Logits::none);
+    float* out = which == Logits::all ? logits.data() + begin * vocab : logits.data();
+    forward_chunk(tokens.subspan(size_t(begin), size_t(count)), cache, chunk_logits, out);
+  }
+}
+
+void Gemma4TextModel::forward_chunk(std::span<const int32_t> tokens, KVCache& cache, Logits which,
+                                    float* logits_out) {
+  const int64_t rows = int64_t(tokens.size());
+  const int64_t hidden = config_.hidden_size;
+  int64_t max_q = 0, max_kv = 0, max_intermediate = 0;
+  for (const Layer& layer : layers_) {
+    max_q = std::max<int64_t>(max_q, int64_t(config_.num_attention_heads) * layer.head_dim);
+    max_kv = std::max<int64_t>(max_kv, int64_t(layer.kv_heads) * layer.head_dim);
+    max_intermediate = std::max<int64_t>(max_intermediate, layer.intermediate_size);
+  }
+  act_.resize(config_, rows, max_q, max_kv, max_intermediate);
+
+  const int64_t start_position = cache.length();
+  embed(tokens);
+  if (config_.hidden_size_per_layer_input > 0) compute_per_layer_inputs(tokens);
+
+  for (int i = 0; i < config_.num_hidden_layers; ++i) {
+    attention_block(i, rows, start_position, cache);
+    mlp_block(layers_[i], rows);
+    if (config_.hidden_size_per_layer_input > 0) per_layer_input_block(i, rows);
+    if (layers_[i].layer_scalar != 1.0f) {
+      for (int64_t j = 0; j < rows * hidden; ++j) act_.hidden[j] *= layers_[i].layer_scalar;
+    }
+    observe("layer_output", i, act_.hidden.data(), rows, hidden);
+  }
+  cache.commit(rows);
+  if (which == Logits::none) return;
+
+  // Only the rows whose logits are wanted go through the final norm and the head.
+  const int64_t first_row = which == Logits::last ? rows - 1 : 0;
+  const int64_t head_rows = rows - first_row;
+  float* final_hidden = act_.hidden.data() + first_row * hidden;
+  rms_norm_rows(final_hidden, head_rows, hidden, final_norm_.data(), float(config_.rms_norm_eps));
+  observe("final_norm", -1, final_hidden, head_rows, hidden);
+  matmul(embed_tokens_, final_hidden, head_rows, logits_out, *pool_);
+  if (config_.final_logit_softcapping > 0.0) {
+    softcap(logits_out, float(config_.final_logit_softcapping), head_rows * config_.vocab_size);
+  }
+}
+
+void Gemma4TextModel::embed(std::span<const int32_t> tokens) {
+  const int64_t hidden = config_.hidden_size;
+  const float scale = std::sqrt(float(hidden));
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    float* row = act_.hidden.data() + int64_t(t) * hidden;
+    dequantize_row(embed_tokens_, tokens[t], row);
+    for (int64_t i = 0; i < hidden; ++i) row[i] *= scale;
+  }
+  observe("embedding", -1, act_.hidden.data(), int64_t(tokens.size()), hidden);
+}
+
+// per_layer_inputs = (RMSNorm(W_plmp x0 / sqrt(hidden)) + E_ple[id] * sqrt(ple_dim)) / sqrt(2),
+// viewed as [rows, layers, ple_dim].
+void Gemma4TextModel::compute_per_layer_inputs(std::span<const int32_t> tokens) {
+  const int64_t rows = int64_t(tokens.size());
+  const int64_t ple_dim = config_.hidden_size_per_layer_input;
+  const int64_t width = int64_t(config_.num_hidden_layers) * ple_dim;
+  float* projected = act_.per_layer_inputs.data();
+  matmul(per_layer_model_projection_, act_.hidden.data(), rows, projected, *pool_);
+  const float projection_scale = 1.0f / std::sqrt(float(config_.hidden_size));
+  for (int64_t j = 0; j < rows * width; ++j) projected[j] *= projection_scale;
+  rms_norm_rows(projected, rows * config_.num_hidden_layers, ple_dim, per_layer_projection_norm_.data(),
+                float(config_.rms_norm_eps));
+
+  const float token_scale = std::sqrt(float(ple_dim));
+  const float combine_scale = 1.0f / std::sqrt(2.0f);
+  float* token_part = act_.scratch.data();
+  for (int64_t t = 0; t < rows; ++t) {
+    dequantize_row(embed_tokens_per_layer_, tokens[size_t(t)], token_part);
+    float* row = projected + t * width;
+    for (int64_t j = 0; j < width; ++j) row[j] = (row[j] + token_part[j] * token_scale) * combine_scale;
+  }
+  observe("per_layer_inputs", -1, projected, rows, width);
+}
+
+void Gemma4TextModel::attention_block(int layer_index, int64_t rows, int64_t start_position, KVCache& cache) {
+  const Layer& layer = layers_[layer_index];
+  const int64_t hidden = config_.hidden_size;
+  const int heads = config_.num_attention_heads;
+  const int64_t q_width = int64_t(heads) * layer.head_dim;
+  const int64_t kv_width = int64_t(layer.kv_heads) * layer.head_dim;
+  const float eps = float(config_.rms_norm_eps);
+
+  std::copy_n(act_.hidden.data(), rows * hidden, act_.normed.data());
+  rms_norm_rows(act_.normed.data(), rows, hidden, layer.input_layernorm.data(), eps);
+
+  matmul(layer.q_proj, act_.normed.data(), rows, act_.query.data(), *pool_);
+  rms_norm_rows(act_.query.data(), rows * heads, layer.head_dim, layer.q_norm.data(), eps);
+  for (int64_t t = 0; t < rows; ++t) layer.rope.apply(act_.query.data() + t * q_width, heads, start_position + t);
+
+  KVCache::LayerView kv = cache.layer(layer.kv_source);
+  if (layer.owns_kv) {
+    matmul(layer.k_proj, act_.normed.data(), rows, act_.key.data(), *pool_);
+    matmul(layer.v_proj, act_.normed.data(), rows, act_.value.data(), *pool_);
+    rms_norm_rows(act_.key.data(), rows * layer.kv_heads, layer.head_dim, layer.k_norm.data(), eps);
+    rms_norm_rows(act_.value.data(), rows * layer.kv_heads, layer.head_dim, nullptr, eps);
+    for (int64_t t = 0; t < rows; ++t) {
+      float* key_row = act_.key.data() + t * kv_width;
+      layer.rope.apply(key_row, layer.kv_heads, start_position + t);
+      const int64_t slot = KVCache::slot(kv, start_position + t);
+      std::copy_n(key_row, kv_width, kv.keys->data() + slot * kv_width);
+      std::copy_n(act_.value.data() + t * kv_width, kv_width, kv.values->data() + slot * kv_width);
+    }
+  }
+
+  attend(layer, kv, rows, start_position);
+  matmul(layer.o_proj, act_.attention.data(), rows, act_.scratch.data(), *pool_);
+  rms_norm_rows(act_.scratch.data(), rows, hidden, layer.post_attention_layernorm.data(), eps);
+  add_scaled(act_.hidden.data(), act_.scratch.data(), 1.0f, rows * hidden);
+}
+
+// softmax(q k^T) v per query head over the visible positions; the scale is 1 because q and k are
+// RMS-normed. A sliding layer sees the last sliding_window positions, the current one included.
+void Gemma4TextModel::attend(const Layer& layer, const KVCache::LayerView& kv, int64_t rows,
+                             int64_t start_position) {
+  const int heads = config_.num_attention_heads;
+  const int head_dim = layer.head_dim;
+  const int group = heads / layer.kv_heads;
+  const int64_t q_width = int64_t(heads) * head_dim;
+  const int64_t kv_width = int64_t(layer.kv_heads) * head_dim;
+  const int64_t window = layer.full_attention ? 0 : config_.sliding_window;
+
+  pool_->parallel_for(rows * heads, 1, [&](int64_t begin, int64_t end) {
+    thread_local std::vector<float> scores;
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t t = item / heads;
+      const int h = int(item % heads);
+      const int64_t position = start_position + t;
+      const int64_t first = window > 0 ? std::max<int64_t>(0, position - window + 1) : 0;
+      const int64_t count = position - first + 1;
+      const float* q = act_.query.data() + t * q_width + int64_t(h) * head_dim;
+      const int64_t kv_offset = int64_t(h / group) * head_dim;
+      scores.resize(size_t(count));
+
+      float max_score = -INFINITY;
+      for (int64_t j = 0; j < count; ++j) {
+        const float* k = kv.keys->data() + KVCache::slot(kv, first + j) * kv_width + kv_offset;
+        scores[j] = dot(q, k, head_dim);
+        max_score = std::max(max_score, scores[j]);
+      }
+      float sum = 0.0f;
+      for (int64_t j = 0; j < count; ++j) {
+        scores[j] = std::exp(scores[j] - max_score);
+        sum += scores[j];
+      }
+      float* out = act_.attention.data() + t * q_width + int64_t(h) * head_dim;
+      std::fill_n(out, head_dim, 0.0f);
+      const float inv_sum = 1.0f / sum;
+      for (int64_t j = 0; j < count; ++j) {
+        const float* v = kv.values->data() + KVCache::slot(kv, first + j) * kv_width + kv_offset;
+        add_scaled(out, v, scores[j] * inv_sum, head_dim);
+      }
+    }
+  });
+}
+
+void Gemma4TextModel::mlp_block(const Layer& layer, int64_t rows) {
+  const int64_t hidden = config_.hidden_size;
+  const float eps = float(config_.rms_norm_eps);
+  std::copy_n(act_.hidden.data(), rows * hidden, act_.normed.data());
+  rms_norm_rows(act_.normed.data(), rows, hidden, layer.pre_feedforward_layernorm.data(), eps);
+  matmul(layer.gate_proj, act_.normed.data(), rows, act_.gate.data(), *pool_);
+  matmul(layer.up_proj, act_.normed.data(), rows, act_.up.data(), *pool_);
+  gelu_tanh_mul(act_.gate.data(), act_.up.data(), rows * layer.intermediate_size);
+  matmul(layer.down_proj, act_.gate.data(), rows, act_.scratch.data(), *pool_);
+  rms_norm_rows(act_.scratch.data(), rows, hidden, layer.post_feedforward_layernorm.data(), eps);
+  add_scaled(act_.hidden.data(), act_.scratch.data(), 1.0f, rows * hidden);
+}
+
+// x += RMSNorm(W_proj (gelu_tanh(W_gate x) * per_layer_input)).
+void Gemma4TextModel::per_layer_input_block(int layer_index, int64_t rows) {
+  const Layer& layer = layers_[layer_index];
+  const int64_t hidden = config_.hidden_size;
+  const int64_t ple_dim = config_.hidden_size_per_layer_input;
+  const int64_t ple_width = int64_t(config_.num_hidden_layers) * ple_dim;
+  matmul(layer.per_layer_input_gate, act_.hidden.data(), rows, act_.per_layer_gate.data(), *pool_);
+  for (int64_t t = 0; t < rows; ++t) {
+    const float* input = act_.per_layer_inputs.data() + t * ple_width + int64_t(layer_index) * ple_dim;
+    gelu_tanh_mul(act_.per_layer_gate.data() + t * ple_dim, input, ple_dim);
+  }
+  matmul(layer.per_layer_projection, act_.per_layer_gate.data(), rows, act_.scratch.data(), *pool_);
+  rms_norm_rows(act_.scratch.data(), rows, hidden, layer.post_per_layer_input_norm.data(),
+                float(config_.rms_norm_eps));
+  add_scaled(act_.hidden.data(), act_.scratch.data(), 1.0f, rows * hidden);
+}
+
+}  // namespace mxgemma

@@ -1,0 +1,149 @@
+// The mxgemma command end to end on the tiny fixture bundle, bad input included.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "util/npy.h"
+
+namespace {
+
+const std::filesystem::path kFixtures = MXGEMMA_FIXTURE_DIR;
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs the CLI through the shell with stderr redirected to a file, so both can be checked.
+CommandResult run_cli(const std::string& arguments, const std::string& stdin_text = "") {
+  const std::filesystem::path scratch = std::filesystem::temp_directory_path() / ("mxgemma_cli_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(scratch);
+  const std::filesystem::path input = scratch / "stdin.txt";
+  const std::filesystem::path errors = scratch / "stderr.txt";
+  std::ofstream(input) << stdin_text;
+  const std::string command = std::string(MXGEMMA_CLI_PATH) + " " + arguments + " < " + input.string() + " 2> " +
+                              errors.string();
+  CommandResult result;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return result;
+  std::array<char, 4096> buffer{};
+  size_t read = 0;
+  while ((read = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.out.append(buffer.data(), read);
+  const int status = ::pclose(pipe);
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream error_stream(errors);
+  result.err.assign(std::istreambuf_iterator<char>(error_stream), std::istreambuf_iterator<char>());
+  return result;
+}
+
+std::string tiny_bundle() {
+  const std::filesystem::path dir = kFixtures / "generated" / "tiny-hf";
+  if (!std::filesystem::exists(dir / "config.json")) {
+    throw std::runtime_error("fixture missing: " + dir.string() + ": run scripts/make_fixtures.sh");
+  }
+  return dir.string();
+}
+
+TEST(Cli, RunGeneratesAndPrintsStats) {
+  const CommandResult result = run_cli("run -m " + tiny_bundle() + " -p hello --max-tokens 8 --temperature 0");
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.err.find("decode"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("time to first token"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("peak memory"), std::string::npos) << result.err;
+}
+
+TEST(Cli, GreedyRunIsRepeatable) {
+  const std::string arguments = "run -m " + tiny_bundle() + " -p 'the sea' --max-tokens 12 --temperature 0";
+  const CommandResult first = run_cli(arguments);
+  const CommandResult second = run_cli(arguments);
+  ASSERT_EQ(first.exit_code, 0);
+  EXPECT_FALSE(first.out.empty());
+  EXPECT_EQ(first.out, second.out);
+}
+
+TEST(Cli, TokenizeDetokenizeRoundTrip) {
+  const CommandResult ids = run_cli("tokenize -m " + tiny_bundle() + " --no-bos", "hello world");
+  ASSERT_EQ(ids.exit_code, 0) << ids.err;
+  const nlohmann::json parsed = nlohmann::json::parse(ids.out);
+  ASSERT_TRUE(parsed.is_array());
+  ASSERT_FALSE(parsed.empty());
+  const CommandResult text = run_cli("detokenize -m " + tiny_bundle() + "", parsed.dump());
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_EQ(text.out, "hello world\n");
+}
+
+TEST(Cli, TokenizeAddsBosByDefault) {
+  const CommandResult ids = run_cli("tokenize -m " + tiny_bundle() + " --text hi");
+  ASSERT_EQ(ids.exit_code, 0) << ids.err;
+  EXPECT_EQ(nlohmann::json::parse(ids.out).at(0).get<int>(), 2);
+}
+
+TEST(Cli, LogitsWritesNpyOfEveryPosition) {
+  const std::filesystem::path out = std::filesystem::temp_directory_path() / "mxgemma_cli_logits.npy";
+  const CommandResult result = run_cli("logits -m " + tiny_bundle() + " --tokens 2,10,11,12 --out " + out.string());
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const mxgemma::NpyArray logits = mxgemma::read_npy(out);
+  ASSERT_EQ(logits.shape.size(), 2u);
+  EXPECT_EQ(logits.shape[0], 4);
+}
+
+TEST(Cli, LogitsTopPrintsJson) {
+  const CommandResult result = run_cli("logits -m " + tiny_bundle() + " --tokens 2,10 --top 3");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const nlohmann::json parsed = nlohmann::json::parse(result.out);
+  ASSERT_EQ(parsed.size(), 2u);
+  EXPECT_EQ(parsed[1].at("top").size(), 3u);
+}
+
+TEST(Cli, MissingBundleIsOneLineError) {
+  const CommandResult result = run_cli("run -m /nonexistent/bundle -p hi");
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("/nonexistent/bundle"), std::string::npos) << result.err;
+}
+
+TEST(Cli, BadTokenListIsRejected) {
+  const CommandResult result = run_cli("logits -m " + tiny_bundle() + " --tokens 2,x,3 --top 1");
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("\"x\" is not a token id"), std::string::npos) << result.err;
+}
+
+TEST(Cli, TokenIdOutsideVocabularyIsRejected) {
+  const CommandResult result = run_cli("logits -m " + tiny_bundle() + " --tokens 2,99999999 --top 1");
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("outside the vocabulary"), std::string::npos) << result.err;
+}
+
+TEST(Cli, DetokenizeRejectsNonArray) {
+  const CommandResult result = run_cli("detokenize -m " + tiny_bundle(), "{\"a\": 1}");
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("expected a JSON array"), std::string::npos) << result.err;
+}
+
+TEST(Cli, PromptLongerThanContextIsRejected) {
+  const CommandResult result = run_cli("run -m " + tiny_bundle() + " -p 'a b c d e f g h i j k l m n o p' --ctx-size 4");
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("does not fit the context size of 4"), std::string::npos) << result.err;
+}
+
+TEST(Cli, InvalidSamplingFlagIsRejected) {
+  const CommandResult result = run_cli("run -m " + tiny_bundle() + " -p hi --top-p 0");
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("top_p"), std::string::npos) << result.err;
+}
+
+TEST(Cli, StopStringEndsGeneration) {
+  const CommandResult result = run_cli("run -m " + tiny_bundle() + " -p hi --max-tokens 40 --temperature 0 --stop e");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out.find('e'), std::string::npos) << result.out;
+}
+
+}  // namespace

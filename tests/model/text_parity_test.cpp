@@ -1,0 +1,194 @@
+// Teacher-forced logits and greedy continuations of the Gemma 4 text decoder against mlx-vlm's
+// (goldens recorded by scripts/oracle/record_goldens.py on MLX's CPU backend).
+//
+// Bounds. The "f32" goldens run mlx-vlm with every floating parameter upcast to fp32, so they differ
+// from us only by summation order: per-op relative error ~1e-6, a few 1e-5 after the layers, on
+// logits of magnitude < 30 (the soft-cap). The "native" goldens run mlx-vlm as users do, with
+// fp16 activations: fp16 has a unit roundoff of 2^-11 ~ 4.9e-4, the logits themselves are rounded to
+// fp16 (an error up to 2^-11 * 30 / 2 ~ 7e-3 near the cap), and the residual stream accumulates
+// rounding across the layers, so the bound there is larger.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bundle/bundle.h"
+#include "engine/sampler.h"
+#include "kernels/thread_pool.h"
+#include "model/gemma4_text.h"
+#include "util/npy.h"
+
+namespace mxgemma {
+namespace {
+
+constexpr double kF32MinCosine = 0.99999;
+constexpr double kF32MaxAbsDiff = 2e-3;
+constexpr double kNativeMinCosine = 0.9999;
+constexpr double kNativeMaxAbsDiff = 0.08;
+
+const std::filesystem::path kFixtures = MXGEMMA_FIXTURE_DIR;
+
+nlohmann::json read_json(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("missing " + path.string() + ": run scripts/make_fixtures.sh");
+  return nlohmann::json::parse(in);
+}
+
+std::filesystem::path bundle_dir(const std::string& name) {
+  const std::filesystem::path dir = kFixtures / "generated" / name;
+  if (!std::filesystem::exists(dir / "config.json")) {
+    throw std::runtime_error("fixture missing: " + dir.string() + ": run scripts/make_fixtures.sh");
+  }
+  return dir;
+}
+
+std::vector<int32_t> sequence(const std::string& key) {
+  return read_json(kFixtures / "goldens" / "manifest.json").at("sequences").at(key).get<std::vector<int32_t>>();
+}
+
+struct Comparison {
+  double min_cosine = 1.0;
+  double max_abs_diff = 0.0;
+  int64_t worst_row = 0;
+};
+
+Comparison compare_rows(const float* actual, const float* expected, int64_t rows, int64_t cols) {
+  Comparison result;
+  for (int64_t r = 0; r < rows; ++r) {
+    double dot = 0, aa = 0, ee = 0;
+    for (int64_t c = 0; c < cols; ++c) {
+      const double a = actual[r * cols + c], e = expected[r * cols + c];
+      dot += a * e;
+      aa += a * a;
+      ee += e * e;
+      result.max_abs_diff = std::max(result.max_abs_diff, std::abs(a - e));
+    }
+    const double cosine = (aa == 0 && ee == 0) ? 1.0 : dot / std::sqrt(aa * ee);
+    if (cosine < result.min_cosine) {
+      result.min_cosine = cosine;
+      result.worst_row = r;
+    }
+  }
+  return result;
+}
+
+class TextParity : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    bundle_ = std::make_unique<Bundle>(Bundle::open(bundle_dir(GetParam())));
+    model_ = std::make_unique<Gemma4TextModel>(*bundle_, pool_);
+  }
+
+  std::vector<float> logits_of(const std::vector<int32_t>& ids, int64_t chunk) {
+    KVCache cache = model_->make_cache(int64_t(ids.size()), chunk);
+    std::vector<float> logits;
+    model_->forward(ids, cache, Gemma4TextModel::Logits::all, logits);
+    return logits;
+  }
+
+  ThreadPool pool_{2};
+  std::unique_ptr<Bundle> bundle_;
+  std::unique_ptr<Gemma4TextModel> model_;
+};
+
+TEST_P(TextParity, TeacherForcedLogitsMatchReference) {
+  for (const char* key : {"seq1", "seq9", "seq45", "seq100"}) {
+    const std::vector<int32_t> ids = sequence(key);
+    const std::vector<float> logits = logits_of(ids, 512);
+    const int64_t vocab = model_->vocab_size();
+    for (const char* variant : {"f32", "native"}) {
+      const auto path = kFixtures / "goldens" / (GetParam() + "." + key + "." + variant + ".npy");
+      const NpyArray golden = read_npy(path);
+      ASSERT_EQ(golden.shape, (std::vector<int64_t>{int64_t(ids.size()), vocab})) << path;
+      const Comparison c = compare_rows(logits.data(), golden.data.data(), int64_t(ids.size()), vocab);
+      const bool f32 = std::string(variant) == "f32";
+      EXPECT_GE(c.min_cosine, f32 ? kF32MinCosine : kNativeMinCosine) << path << " worst position " << c.worst_row;
+      EXPECT_LE(c.max_abs_diff, f32 ? kF32MaxAbsDiff : kNativeMaxAbsDiff) << path;
+      std::printf("%s %s %s: min cosine %.8f, max abs diff %.3g\n", GetParam().c_str(), key, variant, c.min_cosine,
+                  c.max_abs_diff);
+    }
+  }
+}
+
+TEST_P(TextParity, IntermediatesMatchReference) {
+  const std::vector<int32_t> ids = sequence("seq9");
+  std::map<std::string, std::vector<float>> seen;
+  model_->set_observer([&](const std::string& name, int layer, const float* data, int64_t rows, int64_t cols) {
+    const std::string key = layer >= 0 ? "layer" + std::to_string(layer) : name;
+    seen[key].assign(data, data + rows * cols);
+  });
+  logits_of(ids, 512);
+  model_->set_observer(nullptr);
+  for (const auto& [key, golden_name] : std::vector<std::pair<std::string, std::string>>{
+           {"embedding", "embed"}, {"per_layer_inputs", "per_layer_inputs"}, {"layer0", "layer0"},
+           {"layer1", "layer1"},   {"layer2", "layer2"},                     {"layer3", "layer3"},
+           {"layer4", "layer4"},   {"layer5", "layer5"}}) {
+    const auto path = kFixtures / "goldens" / (GetParam() + ".seq9.f32." + golden_name + ".npy");
+    const NpyArray golden = read_npy(path);
+    ASSERT_TRUE(seen.count(key)) << key;
+    ASSERT_EQ(seen[key].size(), golden.data.size()) << path;
+    const int64_t cols = golden.shape.back();
+    const Comparison c = compare_rows(seen[key].data(), golden.data.data(), int64_t(golden.data.size()) / cols, cols);
+    EXPECT_GE(c.min_cosine, kF32MinCosine) << path;
+  }
+}
+
+TEST_P(TextParity, ChunkedPrefillEqualsOnePass) {
+  const std::vector<int32_t> ids = sequence("seq100");
+  const std::vector<float> one_pass = logits_of(ids, 512);
+  const int64_t vocab = model_->vocab_size();
+  // The window is 32: chunks below, at and across it, and chunks that do not divide 100.
+  for (int64_t chunk : {1, 7, 31, 32, 33, 64, 99}) {
+    const std::vector<float> chunked = logits_of(ids, chunk);
+    const Comparison c = compare_rows(chunked.data(), one_pass.data(), int64_t(ids.size()), vocab);
+    EXPECT_LE(c.max_abs_diff, 1e-4) << "chunk " << chunk;
+  }
+}
+
+TEST_P(TextParity, DecodeEqualsPrefill) {
+  const std::vector<int32_t> ids = sequence("seq45");
+  const std::vector<float> one_pass = logits_of(ids, 512);
+  const int64_t vocab = model_->vocab_size();
+  KVCache cache = model_->make_cache(int64_t(ids.size()), 512);
+  std::vector<float> step_logits;
+  for (size_t t = 0; t < ids.size(); ++t) {
+    model_->forward(std::span<const int32_t>(&ids[t], 1), cache, Gemma4TextModel::Logits::last, step_logits);
+    const Comparison c = compare_rows(step_logits.data(), one_pass.data() + int64_t(t) * vocab, 1, vocab);
+    ASSERT_LE(c.max_abs_diff, 1e-4) << "position " << t;
+  }
+}
+
+TEST_P(TextParity, GreedyContinuationMatchesReference) {
+  const nlohmann::json greedy = read_json(kFixtures / "goldens" / (GetParam() + ".greedy.json"));
+  for (const nlohmann::json& run : greedy.at("runs")) {
+    const std::vector<int32_t> prompt = run.at("prompt_ids").get<std::vector<int32_t>>();
+    const std::vector<int32_t> expected = run.at("f32").at("tokens").get<std::vector<int32_t>>();
+    const std::vector<double> margins = run.at("f32").at("top2_margin").get<std::vector<double>>();
+    KVCache cache = model_->make_cache(int64_t(prompt.size() + expected.size()) + 1, 512);
+    std::vector<float> logits;
+    model_->forward(prompt, cache, Gemma4TextModel::Logits::last, logits);
+    size_t compared = 0;
+    for (size_t step = 0; step < expected.size(); ++step) {
+      const int32_t token = argmax(logits);
+      // Once the reference's top two are closer than our error bound, either pick is right, and
+      // the continuations may part from there on.
+      if (margins[step] <= 2 * kF32MaxAbsDiff) break;
+      ASSERT_EQ(token, expected[step]) << "prompt of " << prompt.size() << " tokens, step " << step;
+      ++compared;
+      model_->forward(std::span<const int32_t>(&token, 1), cache, Gemma4TextModel::Logits::last, logits);
+    }
+    std::printf("%s greedy after %zu tokens: %zu of %zu steps compared\n", GetParam().c_str(), prompt.size(),
+                compared, expected.size());
+    EXPECT_GE(compared, expected.size() / 2) << "too few steps above the margin to be a meaningful check";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Layouts, TextParity, ::testing::Values("tiny-hf", "tiny-mlxvlm"));
+
+}  // namespace
+}  // namespace mxgemma
