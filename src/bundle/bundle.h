@@ -11,21 +11,10 @@
 
 #include "bundle/config.h"
 #include "bundle/safetensors.h"
+#include "bundle/tensor_table.h"
 #include "kernels/weight_matrix.h"
 
 namespace mxgemma {
-
-// Tensor naming and storage conventions found in the wild.
-enum class BundleLayout {
-  // Converter of the Osaurus/JANG bundles: Hugging Face names kept (".linear." inside clipped
-  // linears), convolution weights in PyTorch layout, no k/v tensors on KV-shared layers.
-  hf_names,
-  // mlx-vlm's convert: sanitized names, MLX convolution layout.
-  mlx_vlm,
-  // mlx-lm text-only bundle (gemma3_text): "model.layers.N..." names.
-  mlx_lm,
-};
-const char* layout_name(BundleLayout layout);
 
 struct TokenizerConfig {
   std::string bos_token = "<bos>";
@@ -67,6 +56,11 @@ class Bundle {
 
   // Count of quantized linear weights (tensors with a .scales sidecar).
   int num_quantized_tensors() const { return num_quantized_; }
+  // The tensors open() checked, from model_tensor_table().
+  const std::vector<TensorSpec>& tensor_table() const { return table_; }
+  // Tensors of the shards that no table entry names, sorted by name. Optional table entries
+  // (the shared-layer k/v of Hugging Face checkpoints) are not listed here.
+  const std::vector<std::string>& unused_tensors() const { return unused_tensors_; }
 
  private:
   std::filesystem::path dir_;
@@ -79,6 +73,16 @@ class Bundle {
   TensorStore store_;
   std::string text_prefix_;
   int num_quantized_ = 0;
+  std::vector<TensorSpec> table_;
+  std::vector<std::string> unused_tensors_;
 };
+
+// The naming layout of a bundle's tensors. Names under "model." (without "language_model.")
+// are mlx_lm. Names under "language_model.model." are the Gemma 4 layouts, which share tensor
+// names and differ in the audio subsampling Conv2d weights: PyTorch [out, in, 3, 3] is hf_names,
+// MLX [out, 3, 3, in] is mlx_vlm. Without an audio tower, a config.json with a
+// quantization_config key (written by mlx-vlm, removed by the JANG converter) means mlx_vlm.
+// Throws std::runtime_error when the names match no layout.
+BundleLayout detect_layout(const TensorStore& store, const ModelConfig& config);
 
 }  // namespace mxgemma

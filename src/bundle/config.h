@@ -51,7 +51,8 @@ struct TextConfig {
   int first_kv_shared_layer() const { return num_hidden_layers - num_kv_shared_layers; }
   bool is_kv_shared(int layer) const { return num_kv_shared_layers > 0 && layer >= first_kv_shared_layer(); }
   // The layer whose K/V a shared layer reads: the last non-shared layer of the same type.
-  // Returns `layer` itself for a layer with its own KV.
+  // Returns `layer` itself for a layer with its own KV, and -1 when no such layer exists (which
+  // parse_model_config rejects).
   int kv_source_layer(int layer) const;
   int layer_head_dim(int layer) const;
   int layer_kv_heads(int layer) const;
@@ -70,6 +71,7 @@ struct VisionConfig {
   int position_embedding_size = 0;
   int default_output_length = 0;
   bool use_clipped_linears = false;
+  bool standardize = false;  // adds std_bias and std_scale [hidden_size] after the pooler
   double rms_norm_eps = 1e-6;
   double rope_theta = 100.0;
 };
@@ -129,6 +131,9 @@ struct ModelConfig {
   std::optional<VisionConfig> vision;
   std::optional<AudioConfig> audio;
   QuantizationConfig quantization;
+  // config.json has a "quantization_config" key, which mlx-vlm writes as a copy of
+  // "quantization" and the JANG converter removes.
+  bool has_quantization_config = false;
   int32_t image_token_id = -1;
   int32_t audio_token_id = -1;
   int32_t video_token_id = -1;
@@ -144,5 +149,7 @@ struct ModelConfig {
 ModelConfig parse_model_config(const std::filesystem::path& config_json);
 GenerationConfig parse_generation_config(const std::filesystem::path& generation_config_json,
                                          const ModelConfig& model);
+// What a bundle without generation_config.json gets: the defaults and config.json's eos ids.
+GenerationConfig default_generation_config(const ModelConfig& model);
 
 }  // namespace mxgemma

@@ -1,4 +1,7 @@
-// Safetensors shards, memory-mapped; tensors are views into the mapping (zero copy).
+// Safetensors shards, memory-mapped; tensors are views into the mapping (zero copy). The format
+// does not require tensors to be aligned and mx.save_safetensors (MLX 0.32.4) does not pad its
+// header, so a tensor whose bytes are not aligned to its element size is copied once into an
+// aligned buffer at open time.
 #pragma once
 
 #include <cstdint>
@@ -17,6 +20,13 @@ enum class DType { f32, f16, bf16, u32, u8 };
 size_t dtype_size(DType dtype);
 // The safetensors spelling: "F32", "F16", "BF16", "U32", "U8".
 const char* dtype_name(DType dtype);
+// Parses a safetensors dtype string; "F8_E8M0" (how some MLX versions declare mxfp4 scales) reads
+// as U8. Throws std::invalid_argument naming the dtype and the supported ones.
+DType parse_dtype(const std::string& name);
+
+// Largest header length accepted. An entry takes about 100 bytes, so an E2B bundle's few thousand
+// tensors need well under 1 MB.
+inline constexpr uint64_t kMaxSafetensorsHeaderBytes = 100ull << 20;
 
 struct Tensor {
   std::string name;
@@ -47,12 +57,17 @@ class SafetensorsFile {
   std::unique_ptr<MappedFile> file_;
   std::map<std::string, Tensor> tensors_;
   std::map<std::string, std::string> metadata_;
+  // Aligned copies of the tensors whose bytes in the file are misaligned for their dtype.
+  std::vector<std::unique_ptr<uint64_t[]>> realigned_;
 };
 
 // All shards of a bundle, found through model.safetensors.index.json or a single
 // model.safetensors.
 class TensorStore {
  public:
+  // Reads model.safetensors.index.json when present: every shard it names must exist and contain
+  // the tensors the index assigns to it. Without an index, reads model.safetensors. Throws
+  // std::runtime_error naming the file and the tensor or field at fault.
   static TensorStore open(const std::filesystem::path& bundle_dir);
 
   const Tensor* find(const std::string& name) const;
@@ -62,11 +77,15 @@ class TensorStore {
   std::vector<std::string> names() const;
   size_t total_bytes() const;  // sum of shard file sizes
   size_t num_shards() const { return shards_.size(); }
+  const std::filesystem::path& dir() const { return dir_; }
+  // The index's "metadata" object as strings (numbers written in decimal); empty without an index.
+  const std::map<std::string, std::string>& index_metadata() const { return index_metadata_; }
 
  private:
   std::filesystem::path dir_;
   std::vector<std::unique_ptr<SafetensorsFile>> shards_;
   std::map<std::string, const Tensor*> by_name_;
+  std::map<std::string, std::string> index_metadata_;
 };
 
 }  // namespace mxgemma
