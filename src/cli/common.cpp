@@ -65,10 +65,11 @@ std::string format_prompt(const Bundle& bundle, const std::string& system_text, 
                              ": the bundle has no chat template (chat_template.jinja or tokenizer_config.json "
                              "\"chat_template\"); pass --raw to send the prompt as it is");
   }
-  nlohmann::json messages = nlohmann::json::array();
+  // ordered_json keeps insertion order, as the Python dicts a template expects do.
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   if (!system_text.empty()) messages.push_back({{"role", "system"}, {"content", system_text}});
   messages.push_back({{"role", "user"}, {"content", user_text}});
-  nlohmann::json context = {
+  nlohmann::ordered_json context = {
       {"messages", messages},
       {"add_generation_prompt", true},
       {"bos_token", tokenizer_config.bos_token},

@@ -11,15 +11,19 @@ namespace mxgemma {
 
 class ChatTemplate {
  public:
-  // Parses the template; throws std::runtime_error with the line and column of a syntax error.
+  // Parses the template. Throws std::runtime_error naming the line of a syntax error.
   explicit ChatTemplate(const std::string& source);
   ChatTemplate(ChatTemplate&&) noexcept;
   ChatTemplate& operator=(ChatTemplate&&) noexcept;
   ~ChatTemplate();
 
   // Renders with `context` as the template's variables (messages, tools, add_generation_prompt,
-  // bos_token, enable_thinking, ...). Throws std::runtime_error for raise_exception() and errors.
+  // bos_token, enable_thinking, ...). Throws std::runtime_error for raise_exception() and errors,
+  // and std::invalid_argument when `context` is not a JSON object. nlohmann::json sorts object
+  // keys, so dict iteration and tojson follow key order. The ordered_json overload keeps the
+  // insertion order, as Python dicts do.
   std::string render(const nlohmann::json& context) const;
+  std::string render(const nlohmann::ordered_json& context) const;
 
  private:
   struct Impl;

@@ -1,0 +1,244 @@
+// Differential tests of the Jinja engine against goldens rendered by Python jinja2 with Hugging
+// Face's apply_chat_template settings (scripts/oracle/chat_template_goldens.py).
+#include "text/chat_template.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+
+namespace mxgemma {
+namespace {
+
+const std::string kDataDir = std::string(MXGEMMA_TEST_DATA_DIR) + "/chat_templates";
+
+std::string read_file(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw std::runtime_error("cannot open test data file " + path);
+  std::stringstream buffer;
+  buffer << file.rdbuf();
+  return buffer.str();
+}
+
+nlohmann::ordered_json load_cases(const std::string& name) {
+  return nlohmann::ordered_json::parse(read_file(kDataDir + "/" + name))["cases"];
+}
+
+// Renders one golden case and checks the output, or the failure when jinja2 failed too.
+void check_case(const ChatTemplate& chat_template, const nlohmann::ordered_json& golden) {
+  const std::string name = golden["name"].get<std::string>();
+  SCOPED_TRACE(name);
+  if (golden.contains("expected")) {
+    std::string rendered;
+    ASSERT_NO_THROW(rendered = chat_template.render(golden["context"])) << name;
+    EXPECT_EQ(rendered, golden["expected"].get<std::string>()) << name;
+    return;
+  }
+  const std::string python_error = golden["error"].get<std::string>();
+  try {
+    chat_template.render(golden["context"]);
+    ADD_FAILURE() << name << ": rendered, but jinja2 failed with " << python_error;
+  } catch (const std::runtime_error& error) {
+    // raise_exception messages must come through unchanged.
+    const std::string prefix = "TemplateError: ";
+    if (python_error.rfind(prefix, 0) == 0) {
+      EXPECT_NE(std::string(error.what()).find(python_error.substr(prefix.size())),
+                std::string::npos)
+          << name << ": " << error.what();
+    }
+  }
+}
+
+TEST(ChatTemplateGoldens, FeatureCases) {
+  const auto cases = load_cases("feature_goldens.json");
+  ASSERT_GT(cases.size(), 50u);
+  for (const auto& golden : cases) {
+    const std::string name = golden["name"].get<std::string>();
+    const std::string source = golden["template"].get<std::string>();
+    const bool syntax_error = golden.contains("error") &&
+                              (golden["error"].get<std::string>().rfind("TemplateSyntax", 0) == 0 ||
+                               golden["error"].get<std::string>().rfind("TemplateAssertion", 0) == 0);
+    if (syntax_error) {
+      EXPECT_THROW(ChatTemplate{source}, std::runtime_error) << name;
+      continue;
+    }
+    std::unique_ptr<ChatTemplate> chat_template;
+    ASSERT_NO_THROW(chat_template = std::make_unique<ChatTemplate>(source)) << name;
+    check_case(*chat_template, golden);
+  }
+}
+
+class RealTemplateTest : public testing::TestWithParam<std::string> {};
+
+TEST_P(RealTemplateTest, MatchesJinja2) {
+  const auto cases = load_cases("goldens/" + GetParam() + ".json");
+  ASSERT_GE(cases.size(), 60u);
+  ChatTemplate chat_template(read_file(kDataDir + "/templates/" + GetParam() + ".jinja"));
+  for (const auto& golden : cases) check_case(chat_template, golden);
+}
+
+INSTANTIATE_TEST_SUITE_P(ChatTemplateGoldens, RealTemplateTest,
+                         testing::Values("gemma4_mlx_vlm", "gemma4_mlx_vlm_osaurus",
+                                         "gemma4_26b_gguf", "gemma4_26b_gguf_osaurus",
+                                         "qwen3_vl_style", "ministral3_14b_gguf",
+                                         "deepseek_r1_distill_qwen", "phi4_mini_llama_cpp",
+                                         "llama3_instruct"));
+
+// The Osaurus patches must change the newer revision's generation prompt and add the
+// tool_choice stanza. This catches a golden script whose anchors silently stop matching.
+TEST(ChatTemplateGoldens, OsaurusPatchesApplied) {
+  const std::string patched = read_file(kDataDir + "/templates/gemma4_26b_gguf_osaurus.jinja");
+  const std::string original = read_file(kDataDir + "/templates/gemma4_26b_gguf.jinja");
+  EXPECT_NE(patched.find("Tool use is REQUIRED for this turn"), std::string::npos);
+  EXPECT_EQ(patched.find("<|channel>thought\\n<channel|>"), std::string::npos);
+  EXPECT_NE(original.find("<|channel>thought\\n<channel|>"), std::string::npos);
+
+  ChatTemplate chat_template(patched);
+  nlohmann::ordered_json context = {
+      {"bos_token", "<bos>"},
+      {"add_generation_prompt", true},
+      {"tool_choice", "required"},
+      {"tools", {{{"type", "function"},
+                  {"function", {{"name", "f"}, {"description", "d"}}}}}},
+      {"messages", {{{"role", "user"}, {"content", "hi"}}}}};
+  const std::string rendered = chat_template.render(context);
+  // The stanza's escapes decode to a newline and U+2014 EM DASH.
+  EXPECT_NE(rendered.find("<tool|>\nTool use is REQUIRED"), std::string::npos) << rendered;
+  EXPECT_NE(rendered.find("verbatim \u2014 character"), std::string::npos) << rendered;
+  EXPECT_EQ(rendered.substr(rendered.size() - 13), "<|turn>model\n") << rendered;
+}
+
+TEST(ChatTemplateErrors, SyntaxErrorNamesLine) {
+  try {
+    ChatTemplate bad("line one\nline two {% if x %}\n{{ 1 + }}\n");
+    FAIL() << "expected a syntax error";
+  } catch (const std::runtime_error& error) {
+    EXPECT_NE(std::string(error.what()).find("line 3"), std::string::npos) << error.what();
+  }
+}
+
+TEST(ChatTemplateErrors, MalformedTemplatesThrow) {
+  const char* const sources[] = {
+      "{% if %}",          "{{ x",         "{% for x in %}{% endfor %}", "{% endif %}",
+      "{# never closed",   "{{ 'open }}",  "{% set %}",                  "{{ a[1:2:3:4] }}",
+      "{% macro m( %}",    "{{ (1, 2 }}",  "{% break %}",                "{{ x | nosuch }}",
+      "{{ x is nosuch }}", "{% unknown %}", "{{ '\\x4' }}",              "{% raw %}abc",
+  };
+  for (const char* source : sources) {
+    EXPECT_THROW(ChatTemplate{source}, std::runtime_error) << source;
+  }
+}
+
+TEST(ChatTemplateErrors, RuntimeErrorsThrow) {
+  const nlohmann::ordered_json context = {{"d", nlohmann::ordered_json::object()}, {"n", 1}};
+  const char* const sources[] = {
+      "{{ missing.attr }}", "{{ d.a.b }}",         "{{ 1 + 'a' }}",       "{{ n() }}",
+      "{{ 1 / 0 }}",        "{{ 1 // 0 }}",        "{% for x in n %}{% endfor %}",
+      "{{ [1] < 'a' }}",    "{{ raise_exception('stop here') }}", "{{ none | dictsort }}",
+      "{{ 10 ** 20 }}",     "{{ 9223372036854775807 + 1 }}",
+      "{% set a, b = [1] %}", "{{ missing + 1 }}", "{{ d | tojson(indent=x.y) }}",
+  };
+  for (const char* source : sources) {
+    ChatTemplate chat_template(source);
+    EXPECT_THROW(chat_template.render(context), std::runtime_error) << source;
+  }
+}
+
+TEST(ChatTemplateErrors, RaiseExceptionMessage) {
+  ChatTemplate chat_template("{{ raise_exception('Only user and assistant roles') }}");
+  try {
+    chat_template.render(nlohmann::ordered_json::object());
+    FAIL() << "expected raise_exception to throw";
+  } catch (const std::runtime_error& error) {
+    EXPECT_NE(std::string(error.what()).find("Only user and assistant roles"), std::string::npos);
+  }
+}
+
+TEST(ChatTemplateErrors, NonObjectContextRejected) {
+  ChatTemplate chat_template("x");
+  EXPECT_THROW(chat_template.render(nlohmann::ordered_json::array()), std::invalid_argument);
+}
+
+TEST(ChatTemplateLimits, InfiniteRecursionStops) {
+  ChatTemplate chat_template("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}");
+  EXPECT_THROW(chat_template.render(nlohmann::ordered_json::object()), std::runtime_error);
+}
+
+// Each macro level here adds loop and branch frames, the worst case for native stack use.
+TEST(ChatTemplateLimits, DeepRecursionThroughBlocksStops) {
+  ChatTemplate chat_template(
+      "{% macro f(n) %}{% for i in [1] %}{% if true %}{% for j in [1] %}{% if true %}"
+      "{{ f(n + 1) | trim }}{% endif %}{% endfor %}{% endif %}{% endfor %}{% endmacro %}{{ f(0) }}");
+  EXPECT_THROW(chat_template.render(nlohmann::ordered_json::object()), std::runtime_error);
+}
+
+TEST(ChatTemplateLimits, HugeRangeRejected) {
+  ChatTemplate chat_template("{{ range(100000000) | length }}");
+  EXPECT_THROW(chat_template.render(nlohmann::ordered_json::object()), std::runtime_error);
+}
+
+TEST(ChatTemplateLimits, HugeOutputStops) {
+  ChatTemplate chat_template(
+      "{% for i in range(100000) %}{{ '0123456789' * 10000 }}{% endfor %}");
+  EXPECT_THROW(chat_template.render(nlohmann::ordered_json::object()), std::runtime_error);
+}
+
+TEST(ChatTemplateLimits, DeepNestingRejected) {
+  const std::string deep = "{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}";
+  EXPECT_THROW(ChatTemplate{deep}, std::runtime_error);
+  std::string nested_ifs;
+  for (int i = 0; i < 3000; ++i) nested_ifs += "{% if true %}";
+  EXPECT_THROW(ChatTemplate{nested_ifs}, std::runtime_error);
+}
+
+TEST(ChatTemplateApi, UnorderedJsonContext) {
+  ChatTemplate chat_template("{{ messages[0].content }}|{{ flag }}");
+  const nlohmann::json context = {{"messages", {{{"role", "user"}, {"content", "hi"}}}},
+                                  {"flag", true}};
+  EXPECT_EQ(chat_template.render(context), "hi|True");
+}
+
+TEST(ChatTemplateApi, MovedTemplateStillRenders) {
+  ChatTemplate first("{{ 1 + 1 }}");
+  ChatTemplate second = std::move(first);
+  EXPECT_EQ(second.render(nlohmann::ordered_json::object()), "2");
+}
+
+// Render time of the Gemma 4 template on a 10-message conversation with tools.
+TEST(ChatTemplatePerformance, Gemma4TenMessages) {
+  ChatTemplate chat_template(read_file(kDataDir + "/templates/gemma4_26b_gguf.jinja"));
+  nlohmann::ordered_json context = {{"bos_token", "<bos>"}, {"add_generation_prompt", true}};
+  for (const auto& golden : load_cases("goldens/gemma4_26b_gguf.json")) {
+    if (golden["context"].contains("tools")) {
+      context["tools"] = golden["context"]["tools"];
+      break;
+    }
+  }
+  ASSERT_TRUE(context.contains("tools"));
+  nlohmann::ordered_json messages = nlohmann::ordered_json::array();
+  messages.push_back({{"role", "system"}, {"content", "You are a helpful assistant."}});
+  for (int i = 0; i < 9; ++i) {
+    const bool user = i % 2 == 0;
+    messages.push_back({{"role", user ? "user" : "assistant"},
+                        {"content", "Message number " + std::to_string(i) +
+                                        " with some ordinary text to render."}});
+  }
+  context["messages"] = messages;
+  chat_template.render(context);  // warm-up
+
+  constexpr int kRuns = 200;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kRuns; ++i) chat_template.render(context);
+  const double ms = std::chrono::duration<double, std::milli>(
+                        std::chrono::steady_clock::now() - start).count() / kRuns;
+  std::printf("Gemma 4 template, 10 messages: %.3f ms per render\n", ms);
+  // Generous bound so a loaded CI machine does not fail; the target is well under 1 ms.
+  EXPECT_LT(ms, 20.0);
+}
+
+}  // namespace
+}  // namespace mxgemma
