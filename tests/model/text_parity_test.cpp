@@ -2,16 +2,19 @@
 // (goldens recorded by scripts/oracle/record_goldens.py on MLX's CPU backend).
 //
 // Bounds. The "f32" goldens run mlx-vlm with every floating parameter upcast to fp32, so they differ
-// from us only by summation order: per-op relative error ~1e-6, a few 1e-5 after the layers, on
-// logits of magnitude < 30 (the soft-cap). The "native" goldens run mlx-vlm as users do, with
-// fp16 activations: fp16 has a unit roundoff of 2^-11 ~ 4.9e-4, the logits themselves are rounded to
-// fp16 (an error up to 2^-11 * 30 / 2 ~ 7e-3 near the cap), and the residual stream accumulates
-// rounding across the layers, so the bound there is larger.
+// from us only by summation order: per-op relative error ~1e-6, about 1e-5 after the layers (seen:
+// at most 2e-5) on logits of magnitude < 30 (the soft-cap). 2e-3 leaves room for longer sums on
+// other machines and still fails on any real defect (a wrong norm or RoPE pair moves logits by 0.1+).
+// The "native" goldens run mlx-vlm as users do, with 16-bit activations (fp16 or bf16, the
+// embedding's dtype); their distance from the f32 goldens is the reference's own rounding (seen: up
+// to 0.05 in fp16 and 0.76 in bf16). We must be no farther from them than the f32 reference is,
+// plus the f32 bound.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -28,8 +31,6 @@ namespace {
 
 constexpr double kF32MinCosine = 0.99999;
 constexpr double kF32MaxAbsDiff = 2e-3;
-constexpr double kNativeMinCosine = 0.9999;
-constexpr double kNativeMaxAbsDiff = 0.08;
 
 const std::filesystem::path kFixtures = MXGEMMA_FIXTURE_DIR;
 
@@ -101,17 +102,27 @@ TEST_P(TextParity, TeacherForcedLogitsMatchReference) {
     const std::vector<int32_t> ids = sequence(key);
     const std::vector<float> logits = logits_of(ids, 512);
     const int64_t vocab = model_->vocab_size();
-    for (const char* variant : {"f32", "native"}) {
-      const auto path = kFixtures / "goldens" / (GetParam() + "." + key + "." + variant + ".npy");
-      const NpyArray golden = read_npy(path);
-      ASSERT_EQ(golden.shape, (std::vector<int64_t>{int64_t(ids.size()), vocab})) << path;
-      const Comparison c = compare_rows(logits.data(), golden.data.data(), int64_t(ids.size()), vocab);
-      const bool f32 = std::string(variant) == "f32";
-      EXPECT_GE(c.min_cosine, f32 ? kF32MinCosine : kNativeMinCosine) << path << " worst position " << c.worst_row;
-      EXPECT_LE(c.max_abs_diff, f32 ? kF32MaxAbsDiff : kNativeMaxAbsDiff) << path;
-      std::printf("%s %s %s: min cosine %.8f, max abs diff %.3g\n", GetParam().c_str(), key, variant, c.min_cosine,
-                  c.max_abs_diff);
-    }
+    const auto golden_path = [&](const char* variant) {
+      return kFixtures / "goldens" / (GetParam() + "." + key + "." + variant + ".npy");
+    };
+    const NpyArray f32 = read_npy(golden_path("f32"));
+    const NpyArray native = read_npy(golden_path("native"));
+    const std::vector<int64_t> shape = {int64_t(ids.size()), vocab};
+    ASSERT_EQ(f32.shape, shape) << golden_path("f32");
+    ASSERT_EQ(native.shape, shape) << golden_path("native");
+
+    const Comparison to_f32 = compare_rows(logits.data(), f32.data.data(), shape[0], vocab);
+    EXPECT_GE(to_f32.min_cosine, kF32MinCosine) << golden_path("f32") << " worst position " << to_f32.worst_row;
+    EXPECT_LE(to_f32.max_abs_diff, kF32MaxAbsDiff) << golden_path("f32");
+
+    const Comparison to_native = compare_rows(logits.data(), native.data.data(), shape[0], vocab);
+    const Comparison reference_rounding = compare_rows(f32.data.data(), native.data.data(), shape[0], vocab);
+    EXPECT_GE(to_native.min_cosine, reference_rounding.min_cosine - 1e-5) << golden_path("native");
+    EXPECT_LE(to_native.max_abs_diff, reference_rounding.max_abs_diff + kF32MaxAbsDiff) << golden_path("native");
+    std::printf("%s %s: to f32 min cosine %.8f max abs diff %.3g; to native %.6f / %.3g (reference f32 to native "
+                "%.6f / %.3g)\n",
+                GetParam().c_str(), key, to_f32.min_cosine, to_f32.max_abs_diff, to_native.min_cosine,
+                to_native.max_abs_diff, reference_rounding.min_cosine, reference_rounding.max_abs_diff);
   }
 }
 
@@ -188,7 +199,7 @@ TEST_P(TextParity, GreedyContinuationMatchesReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Layouts, TextParity, ::testing::Values("tiny-hf", "tiny-mlxvlm"));
+INSTANTIATE_TEST_SUITE_P(Layouts, TextParity, ::testing::Values("tiny-hf", "tiny-mlxvlm", "tiny-affine", "tiny-affine8"));
 
 }  // namespace
 }  // namespace mxgemma
