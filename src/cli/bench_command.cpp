@@ -55,9 +55,9 @@ double measure_read_bandwidth(ThreadPool& pool) {
       sums[size_t(begin * 7 / std::max<int64_t>(1, end)) % sums.size()] += a + b + c + d;
     });
     const double seconds = seconds_since(start);
-    uint64_t total = 0;
-    for (uint64_t s : sums) total += s;
-    if (total == 42) std::fprintf(stderr, " ");  // keeps the reads from being optimized away
+    // A volatile store keeps the compiler from dropping the reads.
+    volatile uint64_t sink = 0;
+    for (uint64_t s : sums) sink = sink + s;
     best = std::max(best, double(count * sizeof(uint64_t)) / seconds);
   }
   return best;
