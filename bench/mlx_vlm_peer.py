@@ -8,6 +8,7 @@ mlx-vlm's own KV cache, as its generate loop runs it.
 import argparse
 import json
 import time
+from pathlib import Path
 
 import mlx.core as mx
 
@@ -27,7 +28,7 @@ def main() -> None:
         prompt = json.load(f)
 
     started = time.perf_counter()
-    model = load_model(args.bundle)
+    model = load_model(Path(args.bundle))
     mx.eval(model.parameters())
     load_seconds = time.perf_counter() - started
 

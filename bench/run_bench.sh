@@ -9,7 +9,9 @@ prompt_tokens=${2:-512}
 decode_tokens=${3:-128}
 python=.venv/bin/python
 [[ -x $python ]] || { echo "run_bench: $python not found: run scripts/make_fixtures.sh first" >&2; exit 1; }
-[[ -x build/bin/mxgemma ]] || scripts/build.sh build >/dev/null
+# MXGEMMA_BIN selects another build of the CLI; by default build/ is brought up to date first.
+mxgemma=${MXGEMMA_BIN:-build/bin/mxgemma}
+[[ -n ${MXGEMMA_BIN:-} ]] || scripts/build.sh build >/dev/null
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -22,7 +24,7 @@ count = int(sys.argv[2])
 print(json.dumps([2] + [(i * 7919 + 1000) % (vocab - 1000) + 500 for i in range(1, count)]))
 PY
 
-build/bin/mxgemma bench -m "$bundle" --prompt-file "$work/prompt.json" --decode-tokens "$decode_tokens" --json \
+"$mxgemma" bench -m "$bundle" --prompt-file "$work/prompt.json" --decode-tokens "$decode_tokens" --json \
   > "$work/mxgemma.json"
 $python bench/mlx_vlm_peer.py "$bundle" --prompt-file "$work/prompt.json" --decode-tokens "$decode_tokens" \
   > "$work/peer.json"

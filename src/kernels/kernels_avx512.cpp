@@ -135,52 +135,79 @@ __m512 word_lane_step(__m512i words, __m512 lut, const float* x_lanes, __m512 su
   return _mm512_fmadd_ps(value, _mm512_loadu_ps(x_lanes + (kShift / 4) * 16), sum);
 }
 
-void mxfp4_matvec(const WeightMatrix& w, const float* x, float* y, int64_t r0, int64_t r1) {
-  thread_local Scratch x_lanes_buffer, x_pairs_buffer, row_scales_buffer;
-  const int64_t block_cols = w.cols / 128 * 128;
-  float* x_lanes = x_lanes_buffer.get(w.cols);
-  reorder_x_for_word_lanes(x, w.cols, x_lanes);
-  // Groups past the last whole block take the per-group path, with x as even then odd elements.
-  float* x_pairs = x_pairs_buffer.get(w.cols);
-  deinterleave_pairs(x + block_cols, w.cols - block_cols, x_pairs + block_cols);
+// kRows rows of an mxfp4 matvec. The 8 vectors of x for a block are loaded once and shared by the
+// rows, which saves a third of the instructions of a row-at-a-time loop.
+template <int kRows>
+void mxfp4_rows(const WeightMatrix& w, const float* x_lanes, const float* x_pairs, float* row_scales,
+                int64_t r, float* y) {
   const int64_t groups = w.cols / 32;
-  float* row_scales = row_scales_buffer.get(groups + 16);
+  const int64_t blocks = w.cols / 128;
+  const int64_t scale_stride = groups + 16;
   const __m512 lut = _mm512_loadu_ps(kE2m1Values);
   // Lane i of a block belongs to group i / 4.
   const __m512i group_of_lane = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
 
-  for (int64_t r = r0; r < r1; ++r) {
-    const uint32_t* words = static_cast<const uint32_t*>(w.data) + r * (w.cols / 8);
-    decode_e8m0_row(w.e8m0_scales + r * groups, groups, row_scales);
-    __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
-    for (int64_t b = 0; b < block_cols / 128; ++b) {
-      const __m512i block = _mm512_loadu_si512(words + b * 16);
-      const float* xb = x_lanes + b * 128;
-      __m512 even = _mm512_mul_ps(_mm512_permutexvar_ps(block, lut), _mm512_loadu_ps(xb));
-      __m512 odd = word_lane_step<4>(block, lut, xb, _mm512_setzero_ps());
-      even = word_lane_step<8>(block, lut, xb, even);
-      odd = word_lane_step<12>(block, lut, xb, odd);
-      even = word_lane_step<16>(block, lut, xb, even);
-      odd = word_lane_step<20>(block, lut, xb, odd);
-      even = word_lane_step<24>(block, lut, xb, even);
-      odd = word_lane_step<28>(block, lut, xb, odd);
-      const __m512 scales = _mm512_permutexvar_ps(
-          group_of_lane, _mm512_castps128_ps512(_mm_loadu_ps(row_scales + b * 4)));
-      acc[b & 1] = _mm512_fmadd_ps(_mm512_add_ps(even, odd), scales, acc[b & 1]);
-    }
+  const uint32_t* words[kRows];
+  __m512 acc[kRows][2];
+  for (int i = 0; i < kRows; ++i) {
+    words[i] = static_cast<const uint32_t*>(w.data) + (r + i) * (w.cols / 8);
+    decode_e8m0_row(w.e8m0_scales + (r + i) * groups, groups, row_scales + i * scale_stride);
+    acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  }
 
-    const uint8_t* codes = reinterpret_cast<const uint8_t*>(words);
-    for (int64_t g = block_cols / 32; g < groups; ++g) {
+  for (int64_t b = 0; b < blocks; ++b) {
+    const float* xb = x_lanes + b * 128;
+    const __m512 x0 = _mm512_loadu_ps(xb), x1 = _mm512_loadu_ps(xb + 16);
+    const __m512 x2 = _mm512_loadu_ps(xb + 32), x3 = _mm512_loadu_ps(xb + 48);
+    const __m512 x4 = _mm512_loadu_ps(xb + 64), x5 = _mm512_loadu_ps(xb + 80);
+    const __m512 x6 = _mm512_loadu_ps(xb + 96), x7 = _mm512_loadu_ps(xb + 112);
+    for (int i = 0; i < kRows; ++i) {
+      const __m512i block = _mm512_loadu_si512(words[i] + b * 16);
+      __m512 even = _mm512_mul_ps(_mm512_permutexvar_ps(block, lut), x0);
+      __m512 odd = _mm512_mul_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(block, 4), lut), x1);
+      even = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(block, 8), lut), x2, even);
+      odd = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(block, 12), lut), x3, odd);
+      even = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(block, 16), lut), x4, even);
+      odd = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(block, 20), lut), x5, odd);
+      even = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(block, 24), lut), x6, even);
+      odd = _mm512_fmadd_ps(_mm512_permutexvar_ps(_mm512_srli_epi32(block, 28), lut), x7, odd);
+      const __m512 scales = _mm512_permutexvar_ps(
+          group_of_lane,
+          _mm512_castps128_ps512(_mm_loadu_ps(row_scales + i * scale_stride + b * 4)));
+      acc[i][b & 1] = _mm512_fmadd_ps(_mm512_add_ps(even, odd), scales, acc[i][b & 1]);
+    }
+  }
+
+  // Groups past the last whole block take the per-group path, with x as even then odd elements.
+  for (int i = 0; i < kRows; ++i) {
+    const uint8_t* codes = reinterpret_cast<const uint8_t*>(words[i]);
+    for (int64_t g = blocks * 4; g < groups; ++g) {
       const __m512i bytes =
           _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(codes + g * 16)));
       const __m512 even = _mm512_permutexvar_ps(bytes, lut);
       const __m512 odd = _mm512_permutexvar_ps(_mm512_srli_epi32(bytes, 4), lut);
       __m512 group_sum = _mm512_mul_ps(even, _mm512_loadu_ps(x_pairs + g * 32));
       group_sum = _mm512_fmadd_ps(odd, _mm512_loadu_ps(x_pairs + g * 32 + 16), group_sum);
-      acc[g & 1] = _mm512_fmadd_ps(group_sum, _mm512_set1_ps(row_scales[g]), acc[g & 1]);
+      acc[i][g & 1] = _mm512_fmadd_ps(group_sum, _mm512_set1_ps(row_scales[i * scale_stride + g]),
+                                      acc[i][g & 1]);
     }
-    y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc[0], acc[1]));
+    y[r + i] = _mm512_reduce_add_ps(_mm512_add_ps(acc[i][0], acc[i][1]));
   }
+}
+
+void mxfp4_matvec(const WeightMatrix& w, const float* x, float* y, int64_t r0, int64_t r1) {
+  constexpr int kRows = 4;
+  thread_local Scratch x_lanes_buffer, x_pairs_buffer, row_scales_buffer;
+  const int64_t block_cols = w.cols / 128 * 128;
+  float* x_lanes = x_lanes_buffer.get(w.cols);
+  reorder_x_for_word_lanes(x, w.cols, x_lanes);
+  float* x_pairs = x_pairs_buffer.get(w.cols);
+  deinterleave_pairs(x + block_cols, w.cols - block_cols, x_pairs + block_cols);
+  float* row_scales = row_scales_buffer.get(kRows * (w.cols / 32 + 16));
+
+  int64_t r = r0;
+  for (; r + kRows <= r1; r += kRows) mxfp4_rows<kRows>(w, x_lanes, x_pairs, row_scales, r, y);
+  for (; r < r1; ++r) mxfp4_rows<1>(w, x_lanes, x_pairs, row_scales, r, y);
 }
 
 void affine_matvec(const WeightMatrix& w, const float* x, const float* x_group_sums, float* y,

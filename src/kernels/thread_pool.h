@@ -1,6 +1,7 @@
 // A fixed pool of worker threads for splitting kernel loops; created once and passed by reference.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -34,12 +35,13 @@ class ThreadPool {
   std::mutex mutex_;
   std::condition_variable start_cv_;
   std::condition_variable done_cv_;
+  // Written by the caller before it bumps generation_, read by workers after they see the bump.
   const std::function<void(int64_t, int64_t)>* body_ = nullptr;
   int64_t count_ = 0;
   int64_t chunk_ = 0;
-  int64_t generation_ = 0;
-  int pending_ = 0;
-  bool stopping_ = false;
+  std::atomic<int64_t> generation_{0};
+  std::atomic<int> pending_{0};
+  std::atomic<bool> stopping_{false};
   // Serializes callers from different threads; each call uses the whole pool.
   std::mutex call_mutex_;
 };
