@@ -43,6 +43,7 @@ for key, label in [("load_seconds", "load time (s)"),
     print(f"{label:28}{ours[key]:12.3f}{peer[key]:14.3f}{ratio:7.2f}x")
 print(f"prompt {ours['prompt_tokens']} tokens, decode {ours['decode_tokens']} tokens, "
       f"{ours['threads']} threads, {ours['kernel_isa']} kernels")
+print(f"tokenizer load {ours['tokenizer_load_seconds']:.2f} s (part of mxgemma's load time)")
 print(f"peak RSS {ours['peak_rss_bytes'] / 2**30:.2f} GiB, weights read per token "
       f"{ours['weight_bytes_per_token'] / 2**30:.3f} GiB")
 print(f"read bandwidth {ours['read_bandwidth_bytes_per_second'] / 1e9:.2f} GB/s -> decode bound "

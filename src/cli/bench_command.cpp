@@ -104,6 +104,7 @@ int bench(const BenchOptions& options) {
 
   nlohmann::json report = {
       {"load_seconds", loaded.load_seconds},
+      {"tokenizer_load_seconds", loaded.tokenizer_seconds},
       {"prompt_tokens", prompt.size()},
       {"prefill_tokens_per_second", prefill_rate},
       {"decode_tokens", options.decode_tokens},
@@ -121,7 +122,7 @@ int bench(const BenchOptions& options) {
     std::printf("%s\n", report.dump(2).c_str());
     return 0;
   }
-  std::printf("load time            %.2f s\n", loaded.load_seconds);
+  std::printf("load time            %.2f s (tokenizer %.2f s)\n", loaded.load_seconds, loaded.tokenizer_seconds);
   std::printf("prefill              %.1f tok/s (%zu tokens)\n", prefill_rate, prompt.size());
   std::printf("decode               %.2f tok/s (%d tokens)\n", decode_rate, options.decode_tokens);
   std::printf("time to first token  %.3f s\n", time_to_first_token);

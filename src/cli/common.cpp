@@ -42,17 +42,22 @@ LoadedModel load_model(const ModelOptions& options, bool with_model) {
   const auto start = std::chrono::steady_clock::now();
   LoadedModel loaded;
   loaded.bundle = std::make_unique<Bundle>(Bundle::open(dir));
+  const auto tokenizer_start = std::chrono::steady_clock::now();
   loaded.tokenizer = std::make_unique<Tokenizer>(Tokenizer::from_file(loaded.bundle->tokenizer_json_path()));
+  loaded.tokenizer_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - tokenizer_start).count();
   if (with_model) {
     loaded.pool = std::make_unique<ThreadPool>(options.threads);
     loaded.model = std::make_unique<Gemma4TextModel>(*loaded.bundle, *loaded.pool);
   }
   loaded.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const Bundle& bundle = *loaded.bundle;
-  MXG_LOG_INFO("loaded %s: %s, %s layout, %zu shards, %s, %d quantized tensors, in %.2f s", dir.c_str(),
-               bundle.config().text.model_type.c_str(), layout_name(bundle.layout()), bundle.tensors().num_shards(),
-               format_bytes(double(bundle.tensors().total_bytes())).c_str(), bundle.num_quantized_tensors(),
-               loaded.load_seconds);
+  MXG_LOG_INFO("loaded %s: %s, %s layout, %zu shards, %s, %d quantized tensors, %d-token vocabulary, in %.2f s "
+               "(tokenizer %.2f s)",
+               dir.c_str(), bundle.config().text.model_type.c_str(), layout_name(bundle.layout()),
+               bundle.tensors().num_shards(), format_bytes(double(bundle.tensors().total_bytes())).c_str(),
+               bundle.num_quantized_tensors(), loaded.tokenizer->vocab_size(), loaded.load_seconds,
+               loaded.tokenizer_seconds);
   return loaded;
 }
 

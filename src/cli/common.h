@@ -26,7 +26,8 @@ struct LoadedModel {
   std::unique_ptr<Tokenizer> tokenizer;
   std::unique_ptr<ThreadPool> pool;
   std::unique_ptr<Gemma4TextModel> model;
-  double load_seconds = 0.0;
+  double load_seconds = 0.0;       // everything below
+  double tokenizer_seconds = 0.0;  // reading tokenizer.json alone
 };
 
 // Opens the bundle and tokenizer, and the decoder unless with_model is false; logs one line.

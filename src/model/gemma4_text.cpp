@@ -246,8 +246,8 @@ void Gemma4TextModel::attention_block(int layer_index, int64_t rows, int64_t sta
   add_scaled(act_.hidden.data(), act_.scratch.data(), 1.0f, rows * hidden);
 }
 
-// softmax(q k^T) v per query head over the visible positions; the scale is 1 because q and k are
-// RMS-normed. A sliding layer sees the last sliding_window positions, the current one included.
+// softmax(q k^T) v per query head over the visible positions, with scale 1 because q and k are
+// RMS-normed. A sliding layer attends to the last sliding_window positions, the current one included.
 void Gemma4TextModel::attend(const Layer& layer, const KVCache::LayerView& kv, int64_t rows,
                              int64_t start_position) {
   const int heads = config_.num_attention_heads;

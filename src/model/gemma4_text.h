@@ -1,9 +1,10 @@
 // The Gemma 4 text decoder (model_type "gemma4_text"), computed in fp32 from the bundle's weights.
 //
-// Per token: embedding x sqrt(hidden); per-layer inputs from the per-layer embedding table and a
-// projection of the embedding; then each layer runs sandwich-normed attention (sliding-window or
-// full, q/k norms, scale-free v norm, attention scale 1), a GeGLU MLP, the per-layer input gate and
-// the layer scalar; last, the final norm, the tied output head and the logit soft-cap.
+// Each token starts as its embedding times sqrt(hidden), and per-layer inputs come from the
+// per-layer embedding table plus a projection of that embedding. Each layer then runs
+// sandwich-normed attention (sliding-window or full, q/k norms, scale-free v norm, scale 1), a
+// GeGLU MLP, the per-layer input gate and the layer scalar. The final norm, the tied output head
+// and the logit soft-cap give the logits.
 #pragma once
 
 #include <cstdint>

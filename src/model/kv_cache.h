@@ -1,8 +1,8 @@
 // Keys and values of past positions for the layers that compute their own K/V.
 //
-// Sliding-window layers keep a ring of sliding_window + max_chunk positions, so that a chunk of new
-// positions can be written before attention without overwriting keys its first queries still see;
-// full-attention layers grow with the context. KV-shared layers keep nothing: they read their source layer's entries.
+// Sliding-window layers keep a ring of sliding_window + max_chunk positions. A chunk of new
+// positions can then be written before attention without overwriting keys that its first queries
+// still attend to. Full-attention layers grow with the context. KV-shared layers keep nothing: they read their source layer's entries.
 // Entries are fp32, already normed and rotated, laid out [position][kv_head][head_dim].
 #pragma once
 
@@ -15,8 +15,8 @@ namespace mxgemma {
 
 class KVCache {
  public:
-  // max_context: the most positions this cache will hold (prompt plus generated tokens).
-  // max_chunk: the most positions one forward pass adds.
+  // max_context: the maximum number of positions (prompt plus generated tokens).
+  // max_chunk: the maximum number of positions one forward pass adds.
   KVCache(const TextConfig& config, int64_t max_context, int64_t max_chunk);
 
   int64_t length() const { return length_; }  // positions already committed

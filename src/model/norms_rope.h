@@ -8,9 +8,9 @@
 
 namespace mxgemma {
 
-// y = x * rsqrt(mean(x^2) + eps) * weight, in place over `rows` rows of `width`. Gemma 4 uses the
-// weight as stored; Gemma 1-3 store w - 1, which the loader folds in, so there is one formula here.
-// weight == nullptr gives the scale-free norm (Gemma 4's v_norm and embedder pre-norms).
+// y = x * rsqrt(mean(x^2) + eps) * weight, in place over `rows` rows of `width`, with the weight as
+// Gemma 4 stores it (Gemma 1-3 store weight - 1 instead). weight == nullptr gives the scale-free
+// norm of Gemma 4's v_norm and embedder pre-norms.
 void rms_norm_rows(float* x, int64_t rows, int64_t width, const float* weight, float eps);
 
 // Rotary embedding in the "rotate half" pairing (dim j with j + head_dim/2), as mx.fast.rope with

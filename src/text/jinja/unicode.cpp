@@ -1,5 +1,7 @@
 #include "text/jinja/unicode.h"
 
+#include "text/utf8.h"
+
 namespace mxgemma::jinja {
 
 std::u32string utf8_decode(std::string_view text) {
@@ -35,23 +37,7 @@ std::u32string utf8_decode(std::string_view text) {
   return out;
 }
 
-void utf8_append(std::string& out, char32_t c) {
-  if (c < 0x80) {
-    out.push_back(static_cast<char>(c));
-  } else if (c < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (c >> 6)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else if (c < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (c >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (c >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  }
-}
+void utf8_append(std::string& out, char32_t c) { utf8::append(out, c); }
 
 std::string utf8_encode(std::u32string_view text) {
   std::string out;
