@@ -21,7 +21,7 @@ import json, sys
 config = json.load(open(f"{sys.argv[1]}/config.json"))
 vocab = config.get("text_config", config)["vocab_size"]
 count = int(sys.argv[2])
-print(json.dumps([2] + [(i * 7919 + 1000) % (vocab - 1000) + 500 for i in range(1, count)]))
+print(json.dumps([2] + [3 + (i * 7919) % (vocab - 3) for i in range(1, count)]))
 PY
 
 "$mxgemma" bench -m "$bundle" --prompt-file "$work/prompt.json" --decode-tokens "$decode_tokens" --json \

@@ -7,12 +7,13 @@ cd "$(dirname "$0")/.."
 prompt=${1:-"Write a haiku about the sea."}
 bundle=${2:-}
 
-scripts/install_deps.sh
-scripts/build.sh build >/dev/null
+# Setup output goes to stderr, so stdout carries only the reply.
+scripts/install_deps.sh >&2
+scripts/build.sh build >&2
 
 if [[ -z "$bundle" ]]; then
   if [[ ! -e models/default/config.json ]]; then
-    scripts/make_fixtures.sh
+    scripts/make_fixtures.sh >&2
     mkdir -p models
     ln -sfn ../fixtures/generated/tiny-hf models/default
     echo "demo: the default bundle is the tiny random-weight Gemma 4 test bundle; its text is random." >&2

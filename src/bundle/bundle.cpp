@@ -276,8 +276,9 @@ BundleLayout detect_layout(const TensorStore& store, const ModelConfig& config) 
 }
 
 Bundle Bundle::open(const fs::path& dir) {
+  if (!fs::exists(dir)) throw std::runtime_error(dir.string() + ": bundle folder not found");
   if (!fs::is_directory(dir)) {
-    throw std::runtime_error(dir.string() + ": bundle folder not found");
+    throw std::runtime_error(dir.string() + ": not a folder; -m takes the bundle folder, not a file in it");
   }
   Bundle bundle;
   bundle.dir_ = dir;

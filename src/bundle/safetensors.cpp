@@ -185,7 +185,7 @@ SafetensorsFile::SafetensorsFile(const std::filesystem::path& path)
       fail(path, name,
            "data_offsets [" + std::to_string(raw.begin) + ", " + std::to_string(raw.end) +
                "] run past the end of the data (" + std::to_string(data_size) +
-               " bytes); the file is truncated");
+               " bytes); the file is truncated or its header is wrong");
     }
     entries.push_back(std::move(raw));
   }

@@ -70,9 +70,10 @@ std::vector<int32_t> bench_prompt(const BenchOptions& options, int32_t vocab, in
     }
     return parsed.get<std::vector<int32_t>>();
   }
-  // Spread-out ids after BOS; bench/run_bench.sh gives the peer the same list through --prompt-file.
+  // Spread-out ids after BOS, valid for any vocabulary; bench/run_bench.sh gives the peer the same
+  // list through --prompt-file.
   std::vector<int32_t> ids = {bos};
-  for (int i = 1; i < options.prompt_tokens; ++i) ids.push_back(int32_t((int64_t(i) * 7919 + 1000) % (vocab - 1000)) + 500);
+  for (int i = 1; i < options.prompt_tokens; ++i) ids.push_back(int32_t(3 + (int64_t(i) * 7919) % (vocab - 3)));
   return ids;
 }
 
@@ -140,11 +141,11 @@ void add_bench_command(CLI::App& app, CommandAction& action) {
   auto options = std::make_shared<BenchOptions>();
   CLI::App* command = app.add_subcommand("bench", "Measure load, prefill and decode speed against the bandwidth bound");
   command->add_option("-m,--model", options->model.bundle_dir, "Bundle folder");
-  command->add_option("--prompt-tokens", options->prompt_tokens, "Prompt length")->check(CLI::Range(2, 1 << 20));
-  command->add_option("--decode-tokens", options->decode_tokens, "Tokens to decode")->check(CLI::Range(1, 1 << 20));
+  command->add_option("--prompt-tokens", options->prompt_tokens, "Prompt length")->check(CLI::Range(2, 1 << 20))->capture_default_str();
+  command->add_option("--decode-tokens", options->decode_tokens, "Tokens to decode")->check(CLI::Range(1, 1 << 20))->capture_default_str();
   command->add_option("--prompt-file", options->prompt_file, "A JSON array of prompt token ids (overrides --prompt-tokens)");
   command->add_flag("--json", options->json, "Print the figures as JSON");
-  command->add_option("-t,--threads", options->model.threads, "Worker threads (default: all cores)");
+  command->add_option("-t,--threads", options->model.threads, "Worker threads; 0 uses every core")->check(CLI::Range(0, 1024));
   command->callback([options, &action] { action = [options] { return bench(*options); }; });
 }
 

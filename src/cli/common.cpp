@@ -52,7 +52,7 @@ LoadedModel load_model(const ModelOptions& options, bool with_model) {
   }
   loaded.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const Bundle& bundle = *loaded.bundle;
-  MXG_LOG_INFO("loaded %s: %s, %s layout, %zu shards, %s, %d quantized tensors, %d-token vocabulary, in %.2f s "
+  MXG_LOG_INFO("loaded %s: %s, %s layout, %zu shards, %s, %d quantized tensors, tokenizer of %d tokens, in %.2f s "
                "(tokenizer %.2f s)",
                dir.c_str(), bundle.config().text.model_type.c_str(), layout_name(bundle.layout()),
                bundle.tensors().num_shards(), format_bytes(double(bundle.tensors().total_bytes())).c_str(),
@@ -81,7 +81,11 @@ std::string format_prompt(const Bundle& bundle, const std::string& system_text, 
       {"eos_token", tokenizer_config.eos_token},
       {"enable_thinking", enable_thinking},
   };
-  return ChatTemplate(tokenizer_config.chat_template).render(context);
+  try {
+    return ChatTemplate(tokenizer_config.chat_template).render(context);
+  } catch (const std::exception& error) {
+    throw std::runtime_error(bundle.dir().string() + ": " + error.what());
+  }
 }
 
 int64_t peak_rss_bytes() {

@@ -47,7 +47,7 @@ std::vector<int32_t> parse_token_list(const std::string& text) {
 
 int logits(const LogitsOptions& options) {
   if (options.out.empty() == (options.top <= 0)) {
-    throw std::invalid_argument("logits: give exactly one of --out FILE.npy and --top K");
+    throw std::invalid_argument("logits: give exactly one of --out FILE.npy and --top K, with K >= 1");
   }
   const std::vector<int32_t> ids = parse_token_list(options.tokens);
   LoadedModel loaded = load_model(options.model);
@@ -86,8 +86,8 @@ void add_logits_command(CLI::App& app, CommandAction& action) {
   command->add_option("--tokens", options->tokens, "Comma-separated token ids, such as 2,105,2364")->required();
   command->add_option("--out", options->out, "Write all logits as a float32 .npy file of shape [tokens, vocab]");
   command->add_option("--top", options->top, "Print the top K logits of each position as JSON instead");
-  command->add_option("--chunk", options->chunk, "Tokens per prefill forward pass")->check(CLI::PositiveNumber);
-  command->add_option("-t,--threads", options->model.threads, "Worker threads (default: all cores)");
+  command->add_option("--chunk", options->chunk, "Tokens per prefill forward pass")->check(CLI::Range(1, 1 << 20))->capture_default_str();
+  command->add_option("-t,--threads", options->model.threads, "Worker threads; 0 uses every core")->check(CLI::Range(0, 1024));
   command->callback([options, &action] { action = [options] { return logits(*options); }; });
 }
 

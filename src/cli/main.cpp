@@ -19,10 +19,18 @@ int main(int argc, char** argv) {
   mxgemma::cli::add_logits_command(app, action);
   mxgemma::cli::add_bench_command(app, action);
 
+  app.set_version_flag("--version", "mxgemma " MXGEMMA_VERSION);
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& request) {
+    return app.exit(request);
+  } catch (const CLI::CallForAllHelp& request) {
+    return app.exit(request);
+  } catch (const CLI::CallForVersion& request) {
+    return app.exit(request);
   } catch (const CLI::ParseError& error) {
-    return app.exit(error);
+    std::fprintf(stderr, "mxgemma: error: %s; see mxgemma --help\n", error.what());
+    return 2;
   }
   if (verbose) mxgemma::set_log_level(mxgemma::LogLevel::debug);
   try {

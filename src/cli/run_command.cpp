@@ -55,6 +55,10 @@ SamplingParams sampling_from(const RunOptions& options, const GenerationConfig& 
 }
 
 int run(const RunOptions& options) {
+  if (options.prompt.empty()) throw std::invalid_argument("invalid --prompt: the prompt is empty");
+  for (const std::string& stop : options.stop) {
+    if (stop.empty()) throw std::invalid_argument("invalid --stop: a stop string must not be empty");
+  }
   LoadedModel loaded = load_model(options.model);
   const Bundle& bundle = *loaded.bundle;
   const std::string prompt_text = format_prompt(bundle, options.system, options.prompt, options.raw, options.think);
@@ -84,9 +88,13 @@ int run(const RunOptions& options) {
 
   const double prefill_rate = double(result.prompt_tokens) / std::max(result.prefill_seconds, 1e-9);
   const size_t decoded = result.tokens.size();
-  const double decode_rate = decoded > 1 ? double(decoded - 1) / std::max(result.decode_seconds, 1e-9) : 0.0;
+  // The first token comes from the prefill, so a decode rate needs at least two tokens.
+  char decode_rate[32] = "-";
+  if (decoded > 1) {
+    std::snprintf(decode_rate, sizeof decode_rate, "%.1f", double(decoded - 1) / std::max(result.decode_seconds, 1e-9));
+  }
   std::fprintf(stderr,
-               "prompt %lld tokens, prefill %.1f tok/s, decode %.1f tok/s over %zu tokens, time to first token %.3f s, "
+               "prompt %lld tokens, prefill %.1f tok/s, decode %s tok/s over %zu tokens, time to first token %.3f s, "
                "peak memory %s, finish %s\n",
                static_cast<long long>(result.prompt_tokens), prefill_rate, decode_rate, decoded,
                result.time_to_first_token, format_bytes(double(peak_rss_bytes())).c_str(),
@@ -102,19 +110,19 @@ void add_run_command(CLI::App& app, CommandAction& action) {
   command->add_option("-m,--model", options->model.bundle_dir, "Bundle folder (default: $MXGEMMA_MODEL or models/default)");
   command->add_option("-p,--prompt", options->prompt, "The user message (or the whole prompt with --raw)")->required();
   command->add_option("--system", options->system, "A system message before the prompt");
-  command->add_option("-n,--max-tokens", options->max_tokens, "Most tokens to generate")->check(CLI::NonNegativeNumber);
+  command->add_option("-n,--max-tokens", options->max_tokens, "Most tokens to generate")->check(CLI::Range(0, 1 << 24))->capture_default_str();
   command->add_option("--temperature", options->temperature, "Sampling temperature; 0 is greedy (default: generation_config.json)");
   command->add_option("--top-k", options->top_k, "Keep the K most likely tokens; 0 is off");
   command->add_option("--top-p", options->top_p, "Keep the smallest set of tokens with this much probability; 1 is off");
   command->add_option("--min-p", options->min_p, "Drop tokens less likely than min-p times the most likely; 0 is off");
   command->add_option("--repeat-penalty", options->repetition_penalty, "Penalty for tokens seen recently; 1 is off");
-  command->add_option("--repeat-last-n", options->repeat_last_n, "How many recent tokens the penalty looks at")->check(CLI::NonNegativeNumber);
+  command->add_option("--repeat-last-n", options->repeat_last_n, "How many recent tokens the penalty looks at")->check(CLI::Range(0, 1 << 24))->capture_default_str();
   command->add_option("--seed", options->seed, "Random seed, for repeatable sampling");
   command->add_option("--stop", options->stop, "Stop when this text appears (repeatable)");
   command->add_flag("--raw", options->raw, "Send the prompt as it is, without the chat template");
   command->add_flag("--think", options->think, "Turn the model's thinking on (enable_thinking in the template)");
-  command->add_option("-c,--ctx-size", options->context_size, "Context size in tokens")->check(CLI::PositiveNumber);
-  command->add_option("-t,--threads", options->model.threads, "Worker threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  command->add_option("-c,--ctx-size", options->context_size, "Context size in tokens")->check(CLI::Range(int64_t(1), int64_t(1) << 24))->capture_default_str();
+  command->add_option("-t,--threads", options->model.threads, "Worker threads; 0 uses every core")->check(CLI::Range(0, 1024))->capture_default_str();
   command->callback([options, &action] { action = [options] { return run(*options); }; });
 }
 

@@ -3,6 +3,7 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <filesystem>
@@ -144,6 +145,46 @@ TEST(Cli, StopStringEndsGeneration) {
   const CommandResult result = run_cli("run -m " + tiny_bundle() + " -p hi --max-tokens 40 --temperature 0 --stop e");
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(result.out.find('e'), std::string::npos) << result.out;
+}
+
+TEST(Cli, EmptyPromptIsRejected) {
+  const CommandResult result = run_cli("run -m " + tiny_bundle() + " -p ''");
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("the prompt is empty"), std::string::npos) << result.err;
+}
+
+TEST(Cli, EmptyStopStringIsRejected) {
+  const CommandResult result = run_cli("run -m " + tiny_bundle() + " -p hi --stop ''");
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("invalid --stop"), std::string::npos) << result.err;
+}
+
+TEST(Cli, BadFlagIsOneLineError) {
+  const CommandResult result = run_cli("run -m " + tiny_bundle() + " -p hi --ctx-size 0");
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_EQ(result.err.rfind("mxgemma: error: ", 0), 0u) << result.err;
+  EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+}
+
+TEST(Cli, VersionFlagPrintsVersion) {
+  const CommandResult result = run_cli("--version");
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_EQ(result.out.rfind("mxgemma ", 0), 0u) << result.out;
+}
+
+TEST(Cli, BundlePathToFileIsRejected) {
+  const CommandResult result = run_cli("run -m " + tiny_bundle() + "/config.json -p hi");
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("not a folder"), std::string::npos) << result.err;
+}
+
+TEST(Cli, BenchRunsOnSmallVocabulary) {
+  const CommandResult result = run_cli("bench -m " + tiny_bundle() + " --prompt-tokens 40 --decode-tokens 4 --json");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const nlohmann::json report = nlohmann::json::parse(result.out);
+  EXPECT_EQ(report.at("prompt_tokens").get<int>(), 40);
+  EXPECT_GT(report.at("decode_tokens_per_second").get<double>(), 0.0);
+  EXPECT_GT(report.at("decode_bound_tokens_per_second").get<double>(), 0.0);
 }
 
 }  // namespace

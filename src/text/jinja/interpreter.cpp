@@ -304,8 +304,23 @@ std::string Interpreter::render(const std::vector<NodePtr>& body, const Value& c
   out_ = &output;
   total_output_ = 0;
   call_depth_ = 0;
-  exec_body(body, root);
+  const char stack_marker = 0;
+  stack_base_ = &stack_marker;
+  try {
+    exec_body(body, root);
+  } catch (...) {
+    release_macro_scopes();
+    throw;
+  }
+  release_macro_scopes();
   return output;
+}
+
+void Interpreter::release_macro_scopes() {
+  for (const std::shared_ptr<Scope>& scope : macro_scopes_) {
+    for (Scope* level = scope.get(); level != nullptr; level = level->parent.get()) level->vars.clear();
+  }
+  macro_scopes_.clear();
 }
 
 void Interpreter::write(const std::string& text) {
@@ -422,6 +437,7 @@ void Interpreter::exec_set(const Node& node, const std::shared_ptr<Scope>& scope
 }
 
 Value Interpreter::make_macro(const Node& node, const std::shared_ptr<Scope>& scope) {
+  macro_scopes_.push_back(scope);
   const bool uses_varargs = node.uses_varargs;
   const bool uses_kwargs = node.uses_kwargs;
   const Node* macro = &node;

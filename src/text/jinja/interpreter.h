@@ -21,6 +21,10 @@ struct Scope {
 struct RenderLimits {
   size_t max_output_bytes = 100u << 20;
   int max_call_depth = 1000;
+  // Native stack that nested calls may use. Recursion is stopped by whichever limit comes first:
+  // frame sizes vary with the build (sanitizers make them several times larger), so a depth limit
+  // alone would overflow small thread stacks.
+  size_t max_stack_bytes = 1u << 20;
 };
 
 class Interpreter {
@@ -55,8 +59,14 @@ class Interpreter {
   Value apply_filters(const std::vector<NodePtr>& filters, Value value,
                       const std::shared_ptr<Scope>& scope);
 
+  // Clears the variables of every scope a macro captured, and of their parents. A macro value holds
+  // its defining scope, which holds the macro, so without this each render would leak its scopes.
+  void release_macro_scopes();
+
   RenderLimits limits_;
   std::string* out_ = nullptr;
+  const char* stack_base_ = nullptr;
+  std::vector<std::shared_ptr<Scope>> macro_scopes_;
   size_t total_output_ = 0;
   int call_depth_ = 0;
   std::unordered_map<std::string, Value> globals_;

@@ -1,5 +1,6 @@
 // Expression evaluation of the Interpreter.
 #include <cstdint>
+#include <cstdlib>
 #include <string>
 
 #include "text/jinja/builtins.h"
@@ -35,10 +36,13 @@ Value Interpreter::call(const Value& callee, CallArgs& args) {
   } else {
     throw TemplateError("'" + callee.type_name() + "' object is not callable");
   }
-  if (++call_depth_ > limits_.max_call_depth) {
+  const char stack_marker = 0;
+  const size_t stack_used = size_t(std::abs(stack_base_ - &stack_marker));
+  if (++call_depth_ > limits_.max_call_depth || stack_used > limits_.max_stack_bytes) {
     call_depth_ = 0;
-    throw TemplateError("maximum call depth of " + std::to_string(limits_.max_call_depth) +
-                        " exceeded in '" + function->name + "'");
+    throw TemplateError("maximum call depth exceeded in '" + function->name + "' (" +
+                        std::to_string(limits_.max_call_depth) + " nested calls or " +
+                        std::to_string(limits_.max_stack_bytes >> 10) + " KiB of stack)");
   }
   Value result;
   try {
