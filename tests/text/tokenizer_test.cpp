@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -519,9 +518,7 @@ class GemmaTokenizer : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     if (!fs::exists(gemma_tokenizer_path())) return;
-    const auto start = std::chrono::steady_clock::now();
     tokenizer_ = new Tokenizer(Tokenizer::from_file(gemma_tokenizer_path()));
-    load_seconds_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
     std::ifstream in(fs::path(MXGEMMA_TEST_DATA_DIR) / "tokenizer/gemma3_goldens.jsonl");
     std::string line;
@@ -563,7 +560,6 @@ class GemmaTokenizer : public ::testing::Test {
   static inline Tokenizer* tokenizer_ = nullptr;
   static inline json* header_ = nullptr;
   static inline std::vector<GoldenCase>* cases_ = nullptr;
-  static inline double load_seconds_ = 0;
 };
 
 TEST_F(GemmaTokenizer, CorpusIsComplete) {
@@ -619,25 +615,17 @@ TEST_F(GemmaTokenizer, VocabularyFacts) {
   EXPECT_EQ(tokenizer_->token_text(tokenizer_->token_id("<0x0A>")), "<0x0A>");
 }
 
-TEST_F(GemmaTokenizer, LoadAndEncodeSpeed) {
+// Speed is measured by `mxgemma bench` (tokenizer load time), not here; this checks that a long
+// mixed-script text survives an encode-decode round trip.
+TEST_F(GemmaTokenizer, LongTextRoundTrip) {
   std::string text;
   const std::string paragraph =
       "The quick brown fox jumps over the lazy dog. Привет, мир! 你好世界。 def f(x): return x\n";
   while (text.size() < 10000) text += paragraph;
-  const auto start = std::chrono::steady_clock::now();
   const Ids ids = tokenizer_->encode(text, false);
-  const double encode_ms =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  std::printf("tokenizer.json load: %.0f ms; encode of %zu bytes: %.2f ms (%zu ids)\n",
-              load_seconds_ * 1000, text.size(), encode_ms, ids.size());
-  RecordProperty("load_ms", std::to_string(load_seconds_ * 1000));
-  RecordProperty("encode_10kB_ms", std::to_string(encode_ms));
-#if defined(__SANITIZE_ADDRESS__)
-  GTEST_SKIP() << "timing bounds are not checked under AddressSanitizer";
-#endif
-  // Loose bounds that still catch a quadratic algorithm on a busy machine.
-  EXPECT_LT(load_seconds_, 5.0);
-  EXPECT_LT(encode_ms, 200.0);
+  ASSERT_FALSE(ids.empty());
+  EXPECT_LT(ids.size(), text.size());
+  EXPECT_EQ(tokenizer_->decode(ids), text);
 }
 
 }  // namespace
