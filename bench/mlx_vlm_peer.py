@@ -1,7 +1,7 @@
 """Time mlx-vlm on MLX's CPU backend on the same bundle and prompt tokens as `mxgemma bench`.
 
 Prints one JSON object: load time, prefill and decode tokens per second, time to first token.
-Prefill is one forward pass over the prompt; decode is greedy, one token per forward pass, with
+Prefill is one forward pass over the prompt. Decode is greedy, one token per forward pass, with
 mlx-vlm's own KV cache, as its generate loop runs it.
 """
 

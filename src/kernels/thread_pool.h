@@ -22,8 +22,8 @@ class ThreadPool {
   int num_threads() const { return int(workers_.size()) + 1; }
 
   // Calls body(begin, end) over disjoint ranges covering [0, count), in chunks of at least
-  // min_chunk items, on all threads including the caller; returns when every range is done.
-  // Calls from inside a body run serially on the calling thread; calls from other threads wait.
+  // min_chunk items, on all threads including the caller, and returns when every range is done.
+  // A call from inside a body runs serially on the calling thread. Calls from other threads wait.
   void parallel_for(int64_t count, int64_t min_chunk,
                     const std::function<void(int64_t begin, int64_t end)>& body);
 

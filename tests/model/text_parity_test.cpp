@@ -6,7 +6,7 @@
 // at most 2e-5) on logits of magnitude < 30 (the soft-cap). 2e-3 leaves room for longer sums on
 // other machines and still fails on any real defect (a wrong norm or RoPE pair moves logits by 0.1+).
 // The "native" goldens run mlx-vlm as users do, with 16-bit activations (fp16 or bf16, the
-// embedding's dtype); their distance from the f32 goldens is the reference's own rounding (seen: up
+// embedding's dtype). Their distance from the f32 goldens is the reference's own rounding (seen: up
 // to 0.05 in fp16 and 0.76 in bf16). We must be no farther from them than the f32 reference is,
 // plus the f32 bound.
 #include <gtest/gtest.h>

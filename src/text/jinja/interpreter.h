@@ -59,8 +59,9 @@ class Interpreter {
   Value apply_filters(const std::vector<NodePtr>& filters, Value value,
                       const std::shared_ptr<Scope>& scope);
 
-  // Clears the variables of every scope a macro captured, and of their parents. A macro value holds
-  // its defining scope, which holds the macro, so without this each render would leak its scopes.
+  // Clears the variables of every scope a macro captured, and of their parents. A macro value keeps
+  // its defining scope alive, and that scope contains the macro, so without this each render would
+  // leak its scopes.
   void release_macro_scopes();
 
   RenderLimits limits_;
