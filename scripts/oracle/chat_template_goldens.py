@@ -9,6 +9,7 @@ Run from the repository root: .venv/bin/python scripts/oracle/chat_template_gold
 """
 
 import copy
+import datetime
 import json
 import pathlib
 
@@ -19,6 +20,95 @@ from transformers.utils.chat_template_utils import _compile_jinja_template
 REPO = pathlib.Path(__file__).resolve().parents[2]
 DATA = REPO / "tests" / "data" / "chat_templates"
 TEMPLATES = DATA / "templates"
+
+# strftime_now() renders this instant, so templates that print today's date give stable goldens.
+# The C++ tests pass the same instant through SOURCE_DATE_EPOCH (seconds since the Unix epoch, UTC).
+FIXED_NOW = datetime.datetime(2026, 2, 3, 4, 5, 6, tzinfo=datetime.timezone.utc)
+SOURCE_DATE_EPOCH = int(FIXED_NOW.timestamp())
+
+# Source of each stored template, as (repository, path, commit); the stored files are verbatim
+# copies. llama.cpp fetches models/templates/*.jinja from the Hugging Face model named in the file
+# name with scripts/get_chat_template.py (see models/templates/README.md there).
+LLAMA_CPP_FORK = "ye-NX/llama.cpp"  # a GitHub fork of ggml-org/llama.cpp
+LLAMA_CPP_COMMIT = "1eeb523c3e0c7ffbd59469f5463dcbdecba3535e"
+TEMPLATE_ORIGINS = {
+    name: (LLAMA_CPP_FORK, "models/templates/" + upstream + ".jinja", LLAMA_CPP_COMMIT)
+    for name, upstream in {
+        "seed_oss.jinja": "ByteDance-Seed-OSS",
+        "command_r_plus_tool_use.jinja": "CohereForAI-c4ai-command-r-plus-tool_use",
+        "command_r7b_tool_use.jinja": "CohereForAI-c4ai-command-r7b-12-2024-tool_use",
+        "mistral_small_3_2.jinja": "Mistral-Small-3.2-24B-Instruct-2506",
+        "nemotron_nano_v2.jinja": "NVIDIA-Nemotron-Nano-v2",
+        "hermes2_pro_tool_use.jinja": "NousResearch-Hermes-2-Pro-Llama-3-8B-tool_use",
+        "hermes3_tool_use.jinja": "NousResearch-Hermes-3-Llama-3.1-8B-tool_use",
+        "qwq_32b.jinja": "Qwen-QwQ-32B",
+        "qwen2_5_instruct.jinja": "Qwen-Qwen2.5-7B-Instruct",
+        "qwen3.jinja": "Qwen-Qwen3-0.6B",
+        "deepseek_r1_distill_llama.jinja": "deepseek-ai-DeepSeek-R1-Distill-Llama-8B",
+        "deepseek_v3_1.jinja": "deepseek-ai-DeepSeek-V3.1",
+        "gemma2.jinja": "google-gemma-2-2b-it",
+        "granite3_3.jinja": "ibm-granite-granite-3.3-2B-Instruct",
+        "deepseek_r1_llama_cpp.jinja": "llama-cpp-deepseek-r1",
+        "functionary_v3_1.jinja": "meetkai-functionary-medium-v3.1",
+        "functionary_v3_2.jinja": "meetkai-functionary-medium-v3.2",
+        "llama3_1_instruct.jinja": "meta-llama-Llama-3.1-8B-Instruct",
+        "llama3_2_instruct.jinja": "meta-llama-Llama-3.2-3B-Instruct",
+        "llama3_3_instruct.jinja": "meta-llama-Llama-3.3-70B-Instruct",
+        "phi3_5_mini.jinja": "microsoft-Phi-3.5-mini-instruct",
+        "mistral_nemo.jinja": "mistralai-Mistral-Nemo-Instruct-2407",
+        "kimi_k2.jinja": "moonshotai-Kimi-K2",
+        "gpt_oss.jinja": "openai-gpt-oss-120b",
+        "devstral_small.jinja": "unsloth-mistral-Devstral-Small-2507",
+    }.items()
+}
+# Templates added to llama.cpp after the commit above, from a later snapshot of another fork.
+LLAMA_CPP_FORK_2026 = "Raudbjorn/ggml-llama.cpp"  # a GitHub fork of ggml-org/llama.cpp
+LLAMA_CPP_COMMIT_2026 = "ae1a0b1c71a8b3a86ede8cb5892ed9ce967d00b2"
+TEMPLATE_ORIGINS.update({
+    name: (LLAMA_CPP_FORK_2026, "models/templates/" + upstream + ".jinja", LLAMA_CPP_COMMIT_2026)
+    for name, upstream in {
+        "smollm3.jinja": "HuggingFaceTB-SmolLM3-3B",
+        "granite4_0.jinja": "ibm-granite-granite-4.0",
+        "glm4_6.jinja": "GLM-4.6",
+        "qwen3_coder.jinja": "Qwen3-Coder",
+        "apertus.jinja": "Apertus-8B-Instruct",
+        "nemotron3_nano.jinja": "NVIDIA-Nemotron-3-Nano-30B-A3B-BF16",
+        "minimax_m2.jinja": "MiniMax-M2",
+        "qwen3_5.jinja": "Qwen3.5-4B",
+        "lfm2.jinja": "LFM2-8B-A1B",
+    }.items()
+})
+# Smaller templates stored as test cases of llama.cpp's tests/test-chat-template.cpp, each under
+# the model name that the test case gives (.name); the stored file is its .template_str.
+TEMPLATE_ORIGINS.update({
+    name: (LLAMA_CPP_FORK, "tests/test-chat-template.cpp, test case " + repr(case),
+           LLAMA_CPP_COMMIT)
+    for name, case in {
+        "chatml_openhermes.jinja": "teknium/OpenHermes-2.5-Mistral-7B",
+        "mistral_v0_2_no_system.jinja":
+            "mistralai/Mistral-7B-Instruct-v0.2 (NOTE: Old pre-v1 without a system prompt)",
+        "mistral_v1_system.jinja":
+            "mistralai/Mistral-7B-Instruct-v0.2 (mistralai 'v1' template with a system prompt)",
+        "mistral_large_2407_v3.jinja":
+            "Mistral-Large-Instruct-2407 (mistralai 'v3' template; "
+            "modified to have system prompt at start)",
+        "mistral_large_2411_v7.jinja":
+            "mistralai/Mistral-Large-Instruct-2411 (mistralai 'v7' template)",
+        "llama2_vigogne.jinja": "bofenghuang/vigogne-2-70b-chat",
+        "gemma_7b_it.jinja": "google/gemma-7b-it",
+        "openchat_3_5.jinja": "openchat/openchat-3.5-0106",
+        "deepseek_coder.jinja": "deepseek-ai/deepseek-coder-33b-instruct",
+        "deepseek_v2.jinja": "DeepSeek-V2",
+        "vicuna.jinja": "eachadea/vicuna-13b-1.1",
+        "command_r_plus.jinja": "CohereForAI/c4ai-command-r-plus",
+        "phi3_mini.jinja": "Phi-3-mini",
+        "phi3_small.jinja": "Phi-3-small",
+        "phi3_vision.jinja": "Phi-3-vision",
+        "phi4.jinja": "phi-4",
+        "granite3_0.jinja": "ibm-granite/granite-3.0-8b-instruct",
+        "yandexgpt5_lite.jinja": "yandex/YandexGPT-5-Lite-8B-instruct",
+    }.items()
+})
 
 # Anchors of the two Osaurus (JANGCONV `_patch_chat_template`) edits, as text of the template.
 # Patch 1 drops the empty thought-channel prefill from the generation prompt of the newer revision.
@@ -75,12 +165,17 @@ def plain_environment():
     return env
 
 
+def fixed_strftime_now(format):
+    return FIXED_NOW.strftime(format)
+
+
 def render_case(source, context, sandbox=True):
     try:
         if sandbox:
             template = _compile_jinja_template(source)
         else:
             template = plain_environment().from_string(source)
+        template.globals["strftime_now"] = fixed_strftime_now
         return {"expected": template.render(**context)}
     except Exception as error:  # the golden records that rendering must fail, and why
         return {"error": type(error).__name__ + ": " + str(error)}
@@ -242,6 +337,9 @@ def template_sources():
         "gemma4_mlx_vlm_osaurus.jinja": osaurus_patch(v1),
         "gemma4_26b_gguf_osaurus.jinja": osaurus_patch(v2),
     }
+    missing = sorted(name for name in TEMPLATE_ORIGINS if not (TEMPLATES / name).is_file())
+    if missing:
+        raise SystemExit(f"templates listed in TEMPLATE_ORIGINS but not stored: {missing}")
     for path in sorted(TEMPLATES.glob("*.jinja")):
         if not path.name.startswith("gemma4_"):
             sources[path.name] = path.read_text(encoding="utf-8")
@@ -502,6 +600,41 @@ FEATURES = [
      "{{ 'ab' % missing }}", {}),
     ("undefined_to_number_error", "{{ missing | float }}", {}),
     ("unhashable_in_dict_error", "{{ [1] in {'k': 1} }}", {}),
+    ("with_block", "{% set a = 1 %}{% with a = 2, b = a %}{{ a }}{{ b }}{% set c = 3 %}{{ c }}"
+     "{% endwith %}{{ a }}[{{ c }}]{% with %}{{ a }}{% endwith %}", {}),
+    ("with_block_in_loop", "{% for i in [1, 2, 3] %}{% with j = i * 10 %}{% if j == 20 %}"
+     "{% continue %}{% endif %}{{ j }};{% endwith %}{% endfor %}", {}),
+    ("groupby_filter", "{% for role, items in messages | groupby('role') %}{{ role }}:"
+     "{{ items | map(attribute='content') | join(',') }};{% endfor %}|"
+     "{% for g in messages | groupby('role', case_sensitive=true) %}{{ g.grouper }}="
+     "{{ g.list | length }} {{ g[0] }} {{ g['grouper'] }};{% endfor %}|"
+     "{{ messages | groupby('role') | first }}|"
+     "{% for k, v in messages | groupby('lang', default='en') %}{{ k }}{{ v | length }}"
+     "{% endfor %}",
+     {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
+                   {"role": "User", "content": "c", "lang": "fr"},
+                   {"role": "user", "content": "d"}]}),
+    ("groupby_missing_attribute", "{{ messages | groupby('lang') }} {{ [missing, 1] }}",
+     {"messages": [{"role": "user"}]}),
+    ("with_missing_value_error", "{% with a %}{{ a }}{% endwith %}", {}),
+    ("with_unclosed_error", "{% with a = 1 %}{{ a }}", {}),
+    ("loop_changed", "{% for m in messages %}{% if loop.changed(m.role) %}[{{ m.role }}]{% endif %}"
+     "{{ m.content }}{% endfor %}|{% for x in [1, 1, 2] %}{{ loop.changed(x, 'k') }}{% endfor %}",
+     {"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"},
+                   {"role": "assistant", "content": "c"}, {"role": "user", "content": "d"}]}),
+    ("generator_filters_on_none", "[{{ none | map('upper') | list }}]"
+     "[{{ none | selectattr('type', 'equalto', 'x') | list | length }}]"
+     "[{{ none | rejectattr('type') | list }}][{{ '' | select | list }}]", {}),
+    ("generator_is_true_when_empty", "{{ 'yes' if [] | select else 'no' }} "
+     "{{ not ([1] | reject) }} {{ [1, 2] | map('string') | join('+') }} "
+     "{{ [3, 1] | select | first }} {{ [{'a': 1}] | map(attribute='a') | sum }}", {}),
+    ("generator_tojson_error", "{{ tools | map(attribute='function') | tojson }}",
+     {"tools": [{"function": {"name": "f"}}]}),
+    ("generator_length_error", "{{ [1, 2] | select | length }}", {}),
+    ("markup_concat_escapes_plain_side", "{{ 'a<'|safe + y + 'c>'|safe }}|"
+     "{{ x + '&'|safe }}|{{ '&'|safe ~ x }}|{{ ('x'|e + '<') + '>' }}|{{ '<'|e|e }}|"
+     "{{ '<'|safe|forceescape }}|{{ 5|safe + '<' }}", {"x": "<i>", "y": "<b \"&' "}),
+    ("markup_plus_tojson", "{{ 'f: '|safe + d | tojson }}", {"d": {"k": "v'\"<"}}),
     ("integer_float_formatting", "{{ 3 / 1 }} {{ 1e100 }} {{ 1.5e-10 }} {{ 100000000000000000.0 }} "
      "{{ 12345.678 }} {{ 0.000123 }} {{ (0.1 * 3) }} {{ 2 ** 0.5 }}", {}),
 ]

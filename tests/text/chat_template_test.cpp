@@ -4,11 +4,16 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace mxgemma {
 namespace {
@@ -73,19 +78,84 @@ TEST(ChatTemplateGoldens, FeatureCases) {
 
 class RealTemplateTest : public testing::TestWithParam<std::string> {};
 
+// The instant the golden script gives strftime_now(): 2026-02-03 04:05:06 UTC.
+constexpr const char* kGoldenEpoch = "1770091506";
+
+// Sets SOURCE_DATE_EPOCH for one scope and restores the previous value after it.
+class ScopedSourceDateEpoch {
+ public:
+  explicit ScopedSourceDateEpoch(const char* value) {
+    const char* previous = std::getenv("SOURCE_DATE_EPOCH");
+    if (previous != nullptr) previous_ = previous;
+    setenv("SOURCE_DATE_EPOCH", value, 1);
+  }
+  ~ScopedSourceDateEpoch() {
+    if (previous_) {
+      setenv("SOURCE_DATE_EPOCH", previous_->c_str(), 1);
+    } else {
+      unsetenv("SOURCE_DATE_EPOCH");
+    }
+  }
+
+ private:
+  std::optional<std::string> previous_;
+};
+
 TEST_P(RealTemplateTest, MatchesJinja2) {
+  ScopedSourceDateEpoch fixed_now(kGoldenEpoch);
   const auto cases = load_cases("goldens/" + GetParam() + ".json");
   ASSERT_GE(cases.size(), 60u);
   ChatTemplate chat_template(read_file(kDataDir + "/templates/" + GetParam() + ".jinja"));
   for (const auto& golden : cases) check_case(chat_template, golden);
 }
 
+// Real chat templates under templates/, each with goldens/<name>.json.
+const std::vector<std::string> kRealTemplates = {
+    "gemma4_mlx_vlm", "gemma4_mlx_vlm_osaurus", "gemma4_26b_gguf", "gemma4_26b_gguf_osaurus",
+    "qwen3_vl_style", "ministral3_14b_gguf", "deepseek_r1_distill_qwen", "phi4_mini_llama_cpp",
+    "llama3_instruct", "llama3_1_instruct", "llama3_2_instruct", "llama3_3_instruct",
+    "qwen2_5_instruct", "qwen3", "qwq_32b", "mistral_nemo", "mistral_small_3_2", "devstral_small",
+    "phi3_5_mini", "deepseek_v3_1", "deepseek_r1_distill_llama", "deepseek_r1_llama_cpp",
+    "gpt_oss", "granite3_3", "command_r_plus_tool_use", "command_r7b_tool_use",
+    "hermes2_pro_tool_use", "hermes3_tool_use", "functionary_v3_1", "functionary_v3_2", "gemma2",
+    "kimi_k2", "nemotron_nano_v2", "seed_oss", "chatml_openhermes", "mistral_v0_2_no_system",
+    "mistral_v1_system", "mistral_large_2407_v3", "mistral_large_2411_v7", "llama2_vigogne",
+    "gemma_7b_it", "openchat_3_5", "deepseek_coder", "deepseek_v2", "vicuna", "command_r_plus",
+    "phi3_mini", "phi3_small", "phi3_vision", "phi4", "granite3_0", "yandexgpt5_lite", "smollm3",
+    "granite4_0", "glm4_6", "qwen3_coder", "apertus", "nemotron3_nano", "minimax_m2", "qwen3_5",
+    "lfm2"};
+
 INSTANTIATE_TEST_SUITE_P(ChatTemplateGoldens, RealTemplateTest,
-                         testing::Values("gemma4_mlx_vlm", "gemma4_mlx_vlm_osaurus",
-                                         "gemma4_26b_gguf", "gemma4_26b_gguf_osaurus",
-                                         "qwen3_vl_style", "ministral3_14b_gguf",
-                                         "deepseek_r1_distill_qwen", "phi4_mini_llama_cpp",
-                                         "llama3_instruct"));
+                         testing::ValuesIn(kRealTemplates));
+
+// A golden file the list above misses would never be checked.
+TEST(ChatTemplateGoldens, EveryGoldenFileListed) {
+  std::set<std::string> listed(kRealTemplates.begin(), kRealTemplates.end());
+  EXPECT_EQ(listed.size(), kRealTemplates.size()) << "a template is listed twice";
+  for (const auto& entry : std::filesystem::directory_iterator(kDataDir + "/goldens")) {
+    const std::string name = entry.path().stem().string();
+    EXPECT_EQ(listed.count(name), 1u) << "goldens/" << name << ".json is not in kRealTemplates";
+  }
+}
+
+// strftime_now() reads SOURCE_DATE_EPOCH when it is set, so dated templates render reproducibly.
+TEST(ChatTemplateApi, StrftimeNowReadsSourceDateEpoch) {
+  ChatTemplate chat_template("{{ strftime_now('%Y-%m-%d %H:%M:%S') }}");
+  {
+    ScopedSourceDateEpoch fixed_now(kGoldenEpoch);
+    EXPECT_EQ(chat_template.render(nlohmann::ordered_json::object()), "2026-02-03 04:05:06");
+  }
+  {
+    ScopedSourceDateEpoch bad_epoch("yesterday");
+    try {
+      chat_template.render(nlohmann::ordered_json::object());
+      FAIL() << "expected an error for an invalid SOURCE_DATE_EPOCH";
+    } catch (const std::runtime_error& error) {
+      EXPECT_NE(std::string(error.what()).find("SOURCE_DATE_EPOCH"), std::string::npos)
+          << error.what();
+    }
+  }
+}
 
 // The Osaurus patches must change the newer revision's generation prompt and add the
 // tool_choice stanza. This catches a golden script whose anchors silently stop matching.

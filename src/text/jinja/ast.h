@@ -40,6 +40,7 @@ enum class NodeKind {
   kBreak,
   kContinue,
   kScope,         // body; {% generation %} and plain groups
+  kWith,          // targets, items: values, body; a scope with its own variables
 };
 
 struct Node;

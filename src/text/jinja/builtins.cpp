@@ -2,8 +2,10 @@
 // methods templates call.
 #include "text/jinja/builtins.h"
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <map>
 
@@ -510,10 +512,26 @@ bool is_method_name(ValueKind kind, const std::string& name) {
   return false;
 }
 
+// Formats the current local time. When SOURCE_DATE_EPOCH is set (the reproducible-builds
+// convention: whole seconds since the Unix epoch), that instant is used instead, in UTC, so
+// templates that print today's date render the same output in tests.
 std::string strftime_now(const std::string& format) {
-  const std::time_t now = std::time(nullptr);
   std::tm local{};
-  localtime_r(&now, &local);
+  const char* fixed_epoch = std::getenv("SOURCE_DATE_EPOCH");
+  if (fixed_epoch != nullptr && *fixed_epoch != '\0') {
+    char* end = nullptr;
+    errno = 0;
+    const long long seconds = std::strtoll(fixed_epoch, &end, 10);
+    if (*end != '\0' || errno != 0 || seconds < 0) {
+      throw TemplateError(std::string("strftime_now(): invalid SOURCE_DATE_EPOCH '") +
+                          fixed_epoch + "', expected whole seconds since the Unix epoch");
+    }
+    const std::time_t fixed = static_cast<std::time_t>(seconds);
+    gmtime_r(&fixed, &local);
+  } else {
+    const std::time_t now = std::time(nullptr);
+    localtime_r(&now, &local);
+  }
   char buffer[512];
   const size_t size = std::strftime(buffer, sizeof(buffer), format.c_str(), &local);
   return std::string(buffer, size);

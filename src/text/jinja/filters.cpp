@@ -151,35 +151,14 @@ Value filter_dictsort(Interpreter&, const Value& value, CallArgs& args) {
   return Value::list(std::move(pairs));
 }
 
-std::string html_escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&#34;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
+// jinja2's escape returns Markup and leaves Markup unchanged, so text is never escaped twice.
+Value filter_escape(Interpreter&, const Value& value, CallArgs&) {
+  if (value.is_markup()) return value;
+  return Value::markup(html_escape(value.str()));
 }
 
-Value filter_escape(Interpreter&, const Value& value, CallArgs&) {
-  // NOTE: jinja2 returns Markup, which is never escaped twice; this engine has no Markup type.
-  return Value(html_escape(value.str()));
+Value filter_forceescape(Interpreter&, const Value& value, CallArgs&) {
+  return Value::markup(html_escape(value.str()));
 }
 
 Value filter_first(Interpreter&, const Value& value, CallArgs&) {
@@ -314,6 +293,9 @@ Value filter_length(Interpreter&, const Value& value, CallArgs&) {
     case ValueKind::kString:
       return Value(static_cast<int64_t>(utf8_length(value.as_string())));
     case ValueKind::kList:
+      if (value.as_list().is_generator) {
+        throw TemplateError("object of type 'generator' has no len(); apply '| list' first");
+      }
       return Value(static_cast<int64_t>(value.as_list().items.size()));
     case ValueKind::kDict:
       return Value(static_cast<int64_t>(value.as_dict().entries.size()));
@@ -334,8 +316,17 @@ Value filter_upper(Interpreter&, const Value& value, CallArgs&) {
   return Value(to_upper(value.str()));
 }
 
+// Marks a filter result as a jinja2 generator (see List::is_generator).
+Value generator_of(std::vector<Value> items) {
+  Value result = Value::list(std::move(items));
+  result.as_list().is_generator = true;
+  return result;
+}
+
 Value filter_map(Interpreter& interpreter, const Value& value, CallArgs& args) {
   std::vector<Value> out;
+  // jinja2 maps nothing over a falsy value (none, empty), so none | map(...) is empty.
+  if (!value.truthy()) return generator_of({});
   const Value* attribute = nullptr;
   for (const auto& [key, item] : args.named) {
     if (key == "attribute") attribute = &item;
@@ -349,7 +340,7 @@ Value filter_map(Interpreter& interpreter, const Value& value, CallArgs& args) {
       Value mapped = get_path(item, *attribute);
       out.push_back(mapped.is_undefined() && fallback ? *fallback : mapped);
     }
-    return Value::list(std::move(out));
+    return generator_of(std::move(out));
   }
   if (args.positional.empty()) throw TemplateError("map: expected a filter name or attribute=");
   const std::string name = args.positional[0].str();
@@ -361,7 +352,7 @@ Value filter_map(Interpreter& interpreter, const Value& value, CallArgs& args) {
     CallArgs copy = rest;
     out.push_back(apply_filter(interpreter, name, item, copy));
   }
-  return Value::list(std::move(out));
+  return generator_of(std::move(out));
 }
 
 Value extreme(const Value& value, CallArgs& args, bool want_max) {
@@ -391,6 +382,8 @@ Value filter_min(Interpreter&, const Value& value, CallArgs& args) {
 
 Value select_items(Interpreter& interpreter, const Value& value, CallArgs& args,
                    bool by_attribute, bool keep_matches) {
+  // As with map, jinja2 selects nothing from a falsy value, without checking the arguments.
+  if (!value.truthy()) return generator_of({});
   size_t next = 0;
   const Value* attribute = nullptr;
   if (by_attribute) {
@@ -416,7 +409,7 @@ Value select_items(Interpreter& interpreter, const Value& value, CallArgs& args,
     }
     if (matched == keep_matches) out.push_back(item);
   }
-  return Value::list(std::move(out));
+  return generator_of(std::move(out));
 }
 
 Value filter_select(Interpreter& i, const Value& v, CallArgs& a) {
@@ -516,7 +509,7 @@ Value filter_round(Interpreter&, const Value& value, CallArgs& args) {
 }
 
 Value filter_safe(Interpreter&, const Value& value, CallArgs&) {
-  return value.is_string() ? value : Value(value.str());
+  return value.is_markup() ? value : Value::markup(value.str());
 }
 
 Value filter_sort(Interpreter&, const Value& value, CallArgs& args) {
@@ -537,6 +530,44 @@ Value filter_sort(Interpreter&, const Value& value, CallArgs& args) {
   std::vector<Value> sorted;
   for (size_t index : order) sorted.push_back(items[index]);
   return Value::list(std::move(sorted));
+}
+
+// groupby(attribute, default=none, case_sensitive=false): sorts by the attribute, then returns one
+// (grouper, list) namedtuple per distinct value. Without case_sensitive, strings group lowercased
+// and the grouper keeps the spelling of the group's first item, as in jinja2 3.1.
+Value filter_groupby(Interpreter&, const Value& value, CallArgs& args) {
+  const Value* attribute = find_argument(args, 0, "attribute");
+  if (attribute == nullptr) throw TemplateError("groupby: missing the attribute to group by");
+  const Value* fallback = find_argument(args, 1, "default");
+  const bool case_sensitive = bool_argument(args, 2, "case_sensitive", false);
+  auto attribute_of = [&](const Value& item) {
+    Value found = get_path(item, *attribute);
+    return found.is_undefined() && fallback != nullptr ? *fallback : found;
+  };
+
+  std::vector<Value> items = sequence_of(value);
+  std::vector<Value> keys;
+  for (const auto& item : items) keys.push_back(sort_key(attribute_of(item), case_sensitive));
+  std::vector<size_t> order(items.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return compare_values(keys[a], keys[b]) < 0; });
+
+  std::vector<Value> groups;
+  for (size_t position = 0; position < order.size();) {
+    const Value& key = keys[order[position]];
+    std::vector<Value> members;
+    size_t next = position;
+    while (next < order.size() && keys[order[next]].equals(key)) {
+      members.push_back(items[order[next]]);
+      ++next;
+    }
+    Value group = Value::tuple({attribute_of(members.front()), Value::list(std::move(members))});
+    group.as_list().field_names = {"grouper", "list"};
+    groups.push_back(group);
+    position = next;
+  }
+  return Value::list(std::move(groups));
 }
 
 Value filter_string(Interpreter&, const Value& value, CallArgs&) { return Value(value.str()); }
@@ -667,8 +698,9 @@ const std::map<std::string, FilterFn>& filter_table() {
       {"e", filter_escape},
       {"escape", filter_escape},
       {"first", filter_first},
+      {"groupby", filter_groupby},
       {"float", filter_float},
-      {"forceescape", filter_escape},
+      {"forceescape", filter_forceescape},
       {"format", filter_format},
       {"indent", filter_indent},
       {"int", filter_int},

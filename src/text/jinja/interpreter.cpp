@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <functional>
+#include <optional>
 
 #include "text/jinja/builtins.h"
 #include "text/jinja/unicode.h"
@@ -97,6 +98,12 @@ Value get_attribute(const Value& object, const std::string& name) {
   } else {
     Value method = bound_method(object, name);
     if (!method.is_undefined()) return method;
+    if (object.is_list()) {
+      const List& list = object.as_list();
+      for (size_t i = 0; i < list.field_names.size() && i < list.items.size(); ++i) {
+        if (list.field_names[i] == name) return list.items[i];
+      }
+    }
   }
   return Value::undefined(object_description(object) + " has no attribute '" + name + "'");
 }
@@ -255,6 +262,12 @@ Value arithmetic(const std::string& op, const Value& left, const Value& right) {
     }
   }
   if (op == "+" && left.is_string() && right.is_string()) {
+    if (left.is_markup() || right.is_markup()) {
+      const std::string head = left.is_markup() ? left.as_string() : html_escape(left.as_string());
+      const std::string tail =
+          right.is_markup() ? right.as_string() : html_escape(right.as_string());
+      return Value::markup(head + tail);
+    }
     return Value(left.as_string() + right.as_string());
   }
   if (op == "+" && left.is_list() && right.is_list()) {
@@ -398,6 +411,14 @@ Interpreter::Flow Interpreter::exec(const Node& node, const std::shared_ptr<Scop
       }
       case NodeKind::kScope:
         return exec_body(node.body, scope);
+      case NodeKind::kWith: {
+        auto inner = std::make_shared<Scope>();
+        inner->parent = scope;
+        for (size_t i = 0; i < node.targets.size(); ++i) {
+          inner->vars[node.targets[i]] = eval(*node.items[i], scope);
+        }
+        return exec_body(node.body, inner);
+      }
       case NodeKind::kBreak:
         return Flow::kBreak;
       case NodeKind::kContinue:
@@ -553,6 +574,20 @@ void Interpreter::run_loop(const Node& node, const std::shared_ptr<Scope>& scope
                                 }
                                 return args.positional[*index % args.positional.size()];
                               }));
+  // loop.changed(*values) is true on its first call and whenever its arguments differ from the
+  // previous call's, as in jinja2's LoopContext.
+  auto last_changed = std::make_shared<std::optional<std::vector<Value>>>();
+  fields.entries.emplace_back(
+      Value("changed"), Value::function("changed", [last_changed](CallArgs& args) {
+        bool same = last_changed->has_value() &&
+                    (*last_changed)->size() == args.positional.size();
+        for (size_t i = 0; same && i < args.positional.size(); ++i) {
+          same = (**last_changed)[i].equals(args.positional[i]);
+        }
+        if (same) return Value(false);
+        *last_changed = args.positional;
+        return Value(true);
+      }));
   // The call slot also makes attribute lookup on the loop read its fields before dict methods.
   fields.call = std::make_shared<Function>();
   fields.call->name = "loop";

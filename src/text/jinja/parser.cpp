@@ -190,6 +190,7 @@ class Parser {
     if (name == "macro") return parse_macro(tag.line);
     if (name == "call") return parse_call_block(tag.line);
     if (name == "filter") return parse_filter_block(tag.line);
+    if (name == "with") return parse_with(tag.line);
     if (name == "generation") {
       // Hugging Face's AssistantTracker tag: renders its body unchanged.
       expect_block_end();
@@ -345,6 +346,22 @@ class Parser {
     node->body = subparse({"endcall"});
     node->uses_varargs = body_references(node->body, "varargs");
     node->uses_kwargs = body_references(node->body, "kwargs");
+    take_end_tag();
+    expect_block_end();
+    return node;
+  }
+
+  // {% with a = 1, b = x %}...{% endwith %}; the values are evaluated in the enclosing scope.
+  NodePtr parse_with(int line) {
+    auto node = make_node(NodeKind::kWith, line);
+    while (current().kind != TokenKind::kBlockEnd) {
+      if (!node->targets.empty()) expect_operator(",");
+      node->targets.push_back(expect_identifier());
+      expect_operator("=");
+      node->items.push_back(parse_expression(true));
+    }
+    expect_block_end();
+    node->body = subparse({"endwith"});
     take_end_tag();
     expect_block_end();
     return node;

@@ -28,6 +28,12 @@ Value::Value(double f) : kind_(ValueKind::kFloat), float_(f) {}
 Value::Value(std::string s)
     : kind_(ValueKind::kString), string_(std::make_shared<const std::string>(std::move(s))) {}
 
+Value Value::markup(std::string s) {
+  Value v(std::move(s));
+  v.markup_ = true;
+  return v;
+}
+
 Value Value::list(std::vector<Value> items) {
   Value v;
   v.kind_ = ValueKind::kList;
@@ -133,7 +139,8 @@ bool Value::truthy() const {
     case ValueKind::kString:
       return !string_->empty();
     case ValueKind::kList:
-      return !list_->items.empty();
+      // A Python generator is true even when it yields nothing.
+      return list_->is_generator || !list_->items.empty();
     case ValueKind::kDict:
       return dict_->is_namespace || dict_->call || !dict_->entries.empty();
     case ValueKind::kFunction:
@@ -225,7 +232,7 @@ std::string Value::str() const {
 std::string Value::repr() const {
   switch (kind_) {
     case ValueKind::kUndefined:
-      return "";
+      return "Undefined";  // repr(jinja2.Undefined()), as in a printed list
     case ValueKind::kNone:
       return "None";
     case ValueKind::kBool:
@@ -459,6 +466,9 @@ void append_json(std::string& out, const Value& value, const JsonOptions& option
       append_json_string(out, value.as_string(), options.ensure_ascii);
       return;
     case ValueKind::kList: {
+      if (value.as_list().is_generator) {
+        throw TemplateError("tojson: Object of type generator is not JSON serializable");
+      }
       const auto& items = value.as_list().items;
       if (items.empty()) {
         out += "[]";
@@ -525,6 +535,32 @@ std::string to_json(const Value& value, const JsonOptions& options) {
   if (!options.custom_item_separator) resolved.item_separator = pretty ? "," : ", ";
   std::string out;
   append_json(out, value, resolved, 0);
+  return out;
+}
+
+std::string html_escape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&#34;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
   return out;
 }
 

@@ -48,6 +48,9 @@ class Value {
   Value(double f);
   Value(std::string s);
   Value(const char* s) : Value(std::string(s)) {}
+  // A string marked safe (markupsafe.Markup, from the safe and escape filters): `+` with a plain
+  // string HTML-escapes the plain side, as Markup.__add__ and __radd__ do.
+  static Value markup(std::string s);
   static Value list(std::vector<Value> items = {});
   static Value tuple(std::vector<Value> items);
   static Value dict();
@@ -63,6 +66,7 @@ class Value {
   // Python's numbers.Number, which includes bool.
   bool is_number() const { return is_bool() || is_int() || is_float(); }
   bool is_string() const { return kind_ == ValueKind::kString; }
+  bool is_markup() const { return markup_; }
   bool is_list() const { return kind_ == ValueKind::kList; }
   bool is_dict() const { return kind_ == ValueKind::kDict; }
   bool is_function() const { return kind_ == ValueKind::kFunction; }
@@ -93,6 +97,7 @@ class Value {
  private:
   ValueKind kind_ = ValueKind::kUndefined;
   bool bool_ = false;
+  bool markup_ = false;
   int64_t int_ = 0;
   double float_ = 0.0;
   std::shared_ptr<const std::string> string_;
@@ -104,6 +109,13 @@ class Value {
 struct List {
   std::vector<Value> items;
   bool is_tuple = false;
+  // The result of map, select, reject, selectattr or rejectattr, which jinja2 returns as a Python
+  // generator: iterable and always true, but with no len() and not JSON serializable.
+  // NOTE: a Python generator is exhausted after one pass and has no items by index, but this list
+  // can be iterated again and indexed.
+  bool is_generator = false;
+  // Attribute names of a Python namedtuple, one per item (groupby's (grouper, list) pairs).
+  std::vector<std::string> field_names;
 };
 
 // A dict keeps Python's insertion order. Lookups are linear because template dicts are small.
@@ -143,5 +155,8 @@ struct JsonOptions {
   bool custom_item_separator = false;
 };
 std::string to_json(const Value& value, const JsonOptions& options);
+
+// markupsafe.escape of text: & < > " ' become &amp; &lt; &gt; &#34; &#39;.
+std::string html_escape(const std::string& text);
 
 }  // namespace mxgemma::jinja
