@@ -175,6 +175,10 @@ class TensorChecker {
   std::set<std::string> used_;
 };
 
+[[noreturn]] void fail_entry(const JsonFields& fields, const std::string& entry, const std::string& problem) {
+  fields.fail("chat_template", entry + ": " + problem);
+}
+
 // A special-token entry of tokenizer_config.json: a string or {"content": string, ...}.
 std::string read_token_string(const JsonFields& fields, const std::string& key,
                               const std::string& fallback) {
@@ -186,21 +190,29 @@ std::string read_token_string(const JsonFields& fields, const std::string& key,
                        json_type_name(value));
 }
 
-// chat_template as a string or as a list of {"name", "template"}, where "default" is used.
-std::string read_chat_template(const JsonFields& fields) {
+// chat_template as a string, or as a list of {"name", "template"} whose entry "default" is the
+// default template (empty when the list has none) and every entry goes to `named`.
+std::string read_chat_template(const JsonFields& fields, std::map<std::string, std::string>& named) {
+  named.clear();
   if (!fields.has("chat_template")) return "";
   const auto& value = fields.raw("chat_template");
   if (value.is_string()) return value.get<std::string>();
-  if (value.is_array()) {
-    for (const auto& entry : value) {
-      if (entry.is_object() && entry.value("name", "") == "default" &&
-          entry.contains("template") && entry["template"].is_string()) {
-        return entry["template"].get<std::string>();
-      }
-    }
-    fields.fail("chat_template", "list has no entry named \"default\"");
+  if (!value.is_array()) {
+    fields.fail("chat_template", "expected a string or a list of {\"name\", \"template\"}, found " +
+                                     json_type_name(value));
   }
-  fields.fail("chat_template", "expected a string, found " + json_type_name(value));
+  for (size_t i = 0; i < value.size(); ++i) {
+    const auto& entry = value[i];
+    const std::string where = "entry " + std::to_string(i);
+    if (!entry.is_object()) fail_entry(fields, where, "expected an object, found " + json_type_name(entry));
+    if (!entry.contains("name") || !entry["name"].is_string()) fail_entry(fields, where, "\"name\" is missing or not a string");
+    if (!entry.contains("template") || !entry["template"].is_string()) {
+      fail_entry(fields, where, "\"template\" is missing or not a string");
+    }
+    named[entry["name"].get<std::string>()] = entry["template"].get<std::string>();
+  }
+  const auto found = named.find("default");
+  return found == named.end() ? "" : found->second;
 }
 
 TokenizerConfig read_tokenizer_config(const fs::path& dir) {
@@ -214,7 +226,10 @@ TokenizerConfig read_tokenizer_config(const fs::path& dir) {
     config.eos_token = read_token_string(fields, "eos_token", config.eos_token);
     config.pad_token = read_token_string(fields, "pad_token", config.pad_token);
     config.add_bos_token = fields.get_bool("add_bos_token", config.add_bos_token);
-    config.chat_template = read_chat_template(fields);
+    for (const char* key : {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"}) {
+      if (fields.has(key) && !fields.raw(key).is_null()) config.special_tokens[key] = read_token_string(fields, key, "");
+    }
+    config.chat_template = read_chat_template(fields, config.named_chat_templates);
   }
 
   // A separate template file wins over the tokenizer_config.json copy, as in transformers.
@@ -222,12 +237,13 @@ TokenizerConfig read_tokenizer_config(const fs::path& dir) {
   const fs::path json_path = dir / "chat_template.json";
   if (fs::exists(jinja_path)) {
     config.chat_template = read_text_file(jinja_path);
+    config.named_chat_templates.clear();
   } else if (fs::exists(json_path)) {
     const nlohmann::json json = read_json_file(json_path);
     if (!json.is_object()) {
       throw std::runtime_error(json_path.string() + ": expected a JSON object");
     }
-    config.chat_template = read_chat_template(JsonFields(json, json_path.string(), ""));
+    config.chat_template = read_chat_template(JsonFields(json, json_path.string(), ""), config.named_chat_templates);
   }
   return config;
 }

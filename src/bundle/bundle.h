@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,7 +22,15 @@ struct TokenizerConfig {
   std::string eos_token = "<eos>";
   std::string pad_token = "<pad>";
   bool add_bos_token = false;
-  std::string chat_template;  // chat_template.jinja, else tokenizer_config.json "chat_template"
+  // The default template: chat_template.jinja, else tokenizer_config.json "chat_template" (a
+  // string, or the entry named "default" of a list). Empty when there is none.
+  std::string chat_template;
+  // Every template by name ("default" included) when "chat_template" is a list of
+  // {"name", "template"} and no chat_template.jinja replaces it; empty otherwise.
+  std::map<std::string, std::string> named_chat_templates;
+  // The special tokens that transformers passes to a chat template (bos_token, eos_token,
+  // unk_token, sep_token, pad_token, cls_token, mask_token), those the file sets.
+  std::map<std::string, std::string> special_tokens;
 };
 
 class Bundle {

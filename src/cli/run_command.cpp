@@ -29,6 +29,7 @@ struct RunOptions {
   std::vector<std::string> stop;
   bool raw = false;
   bool think = false;
+  ChatTemplateChoice chat_template;
   int64_t context_size = 4096;
 };
 
@@ -61,7 +62,8 @@ int run(const RunOptions& options) {
   }
   LoadedModel loaded = load_model(options.model);
   const Bundle& bundle = *loaded.bundle;
-  const std::string prompt_text = format_prompt(bundle, options.system, options.prompt, options.raw, options.think);
+  const std::string prompt_text = format_prompt(bundle, options.system, options.prompt, options.raw, options.think,
+                                                options.chat_template);
   // The chat template writes BOS itself; a raw prompt gets one unless it already starts with it.
   const bool add_bos = options.raw && prompt_text.rfind(bundle.tokenizer_config().bos_token, 0) != 0;
   const std::vector<int32_t> prompt = loaded.tokenizer->encode(prompt_text, add_bos, /*parse_special=*/true);
@@ -120,6 +122,11 @@ void add_run_command(CLI::App& app, CommandAction& action) {
   command->add_option("--seed", options->seed, "Random seed, for repeatable sampling");
   command->add_option("--stop", options->stop, "Stop when this text appears (repeatable)");
   command->add_flag("--raw", options->raw, "Send the prompt as it is, without the chat template");
+  CLI::Option* template_file = command->add_option("--chat-template", options->chat_template.file,
+                                                   "Format the prompt with this Jinja template file instead of the bundle's");
+  command->add_option("--chat-template-name", options->chat_template.name,
+                      "Format the prompt with the bundle's template of this name (tokenizer_config.json list)")
+      ->excludes(template_file);
   command->add_flag("--think", options->think, "Turn the model's thinking on (enable_thinking in the template)");
   command->add_option("-c,--ctx-size", options->context_size, "Context size in tokens")->check(CLI::Range(int64_t(1), int64_t(1) << 24))->capture_default_str();
   command->add_option("-t,--threads", options->model.threads, "Worker threads; 0 uses every core")->check(CLI::Range(0, 1024))->capture_default_str();
