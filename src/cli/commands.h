@@ -16,5 +16,6 @@ void add_detokenize_command(CLI::App& app, CommandAction& action);
 void add_logits_command(CLI::App& app, CommandAction& action);
 void add_bench_command(CLI::App& app, CommandAction& action);
 void add_template_command(CLI::App& app, CommandAction& action);
+void add_chat_command(CLI::App& app, CommandAction& action);
 
 }  // namespace mxgemma::cli

@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -309,6 +310,55 @@ std::string format_prompt(const Bundle& bundle, const std::string& system_text, 
       {"enable_thinking", enable_thinking},
   };
   return render_chat_template(chat_template, chat_template_context(request, "prompt", bundle.tokenizer_config()));
+}
+
+void add_sampling_options(CLI::App& command, SamplingFlags& flags, const std::string& seed_help) {
+  command.add_option("--temperature", flags.temperature, "Sampling temperature; 0 is greedy (default: generation_config.json)");
+  command.add_option("--top-k", flags.top_k, "Keep the K most likely tokens; 0 is off");
+  command.add_option("--top-p", flags.top_p, "Keep the smallest set of tokens with this much probability; 1 is off");
+  command.add_option("--min-p", flags.min_p, "Drop tokens less likely than min-p times the most likely; 0 is off");
+  command.add_option("--repeat-penalty", flags.repetition_penalty, "Penalty for tokens seen recently; 1 is off");
+  command.add_option("--repeat-last-n", flags.repeat_last_n, "How many recent tokens the penalty looks at")
+      ->check(CLI::Range(0, 1 << 24))
+      ->capture_default_str();
+  command.add_option("--seed", flags.seed, seed_help);
+}
+
+SamplingParams resolve_sampling(const SamplingFlags& flags, const GenerationConfig& defaults, uint64_t seed_offset) {
+  SamplingParams params;
+  if (defaults.temperature) params.temperature = float(*defaults.temperature);
+  // Hugging Face's generate ignores the temperature and decodes greedily when do_sample is false.
+  if (!defaults.do_sample) params.temperature = 0.0f;
+  if (defaults.top_k) params.top_k = *defaults.top_k;
+  if (defaults.top_p) params.top_p = float(*defaults.top_p);
+  if (defaults.min_p) params.min_p = float(*defaults.min_p);
+  if (defaults.repetition_penalty) params.repetition_penalty = float(*defaults.repetition_penalty);
+  if (flags.temperature) params.temperature = *flags.temperature;
+  if (flags.top_k) params.top_k = *flags.top_k;
+  if (flags.top_p) params.top_p = *flags.top_p;
+  if (flags.min_p) params.min_p = *flags.min_p;
+  if (flags.repetition_penalty) params.repetition_penalty = *flags.repetition_penalty;
+  params.repeat_last_n = flags.repeat_last_n;
+  params.seed = flags.seed ? *flags.seed + seed_offset
+                           : uint64_t(std::chrono::high_resolution_clock::now().time_since_epoch().count());
+  validate(params);
+  return params;
+}
+
+void print_generation_stats(const GenerationResult& result) {
+  const double prefill_rate = double(result.prompt_tokens) / std::max(result.prefill_seconds, 1e-9);
+  const size_t decoded = result.tokens.size();
+  // The first token comes from the prefill, so a decode rate needs at least two tokens.
+  char decode_rate[32] = "-";
+  if (decoded > 1) {
+    std::snprintf(decode_rate, sizeof decode_rate, "%.1f", double(decoded - 1) / std::max(result.decode_seconds, 1e-9));
+  }
+  std::fprintf(stderr,
+               "prompt %lld tokens, prefill %.1f tok/s, decode %s tok/s over %zu tokens, time to first token %.3f s, "
+               "peak memory %s, finish %s\n",
+               static_cast<long long>(result.prompt_tokens), prefill_rate, decode_rate, decoded,
+               result.time_to_first_token, format_bytes(double(peak_rss_bytes())).c_str(),
+               finish_reason_name(result.finish_reason));
 }
 
 int64_t peak_rss_bytes() {

@@ -4,11 +4,15 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include <CLI/CLI.hpp>
+
 #include "bundle/bundle.h"
+#include "engine/generator.h"
 #include "kernels/thread_pool.h"
 #include "model/gemma4_text.h"
 #include "text/chat_template.h"
@@ -85,6 +89,28 @@ std::string render_chat_template(const SelectedChatTemplate& chat_template, nloh
 // and the generation prompt; or `user_text` unchanged when raw.
 std::string format_prompt(const Bundle& bundle, const std::string& system_text, const std::string& user_text,
                           bool raw, bool enable_thinking, const ChatTemplateChoice& choice = {});
+
+// Sampling flags of run and chat; the unset ones fall back to generation_config.json.
+struct SamplingFlags {
+  std::optional<float> temperature;
+  std::optional<int> top_k;
+  std::optional<float> top_p;
+  std::optional<float> min_p;
+  std::optional<float> repetition_penalty;
+  int repeat_last_n = 64;
+  std::optional<uint64_t> seed;
+};
+
+// Registers --temperature, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n and --seed.
+void add_sampling_options(CLI::App& command, SamplingFlags& flags, const std::string& seed_help);
+
+// Flags win over generation_config.json, which wins over the sampler's own defaults. The seed is
+// flags.seed + seed_offset, or taken from the clock when no seed is given.
+SamplingParams resolve_sampling(const SamplingFlags& flags, const GenerationConfig& defaults,
+                                uint64_t seed_offset = 0);
+
+// Prints the one-line statistics of a generation to stderr.
+void print_generation_stats(const GenerationResult& result);
 
 // Peak resident set size of this process in bytes.
 int64_t peak_rss_bytes();
