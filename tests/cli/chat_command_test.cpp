@@ -13,48 +13,20 @@
 #include <string>
 #include <vector>
 
+#include "tests/cli/cli_runner.h"
+
 namespace {
 
 namespace fs = std::filesystem;
+using mxgemma::test::CommandResult;
+using mxgemma::test::run_cli;
+using mxgemma::test::scratch_dir;
+using mxgemma::test::tiny_bundle;
+using mxgemma::test::write_scratch;
 
-const fs::path kFixtures = MXGEMMA_FIXTURE_DIR;
-
-struct CommandResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-fs::path scratch_dir() {
-  const fs::path dir = fs::temp_directory_path() / ("mxgemma_chat_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return dir;
-}
-
-fs::path write_scratch(const std::string& name, const std::string& text) {
-  const fs::path path = scratch_dir() / name;
-  std::ofstream(path, std::ios::binary) << text;
-  return path;
-}
-
-// Runs `mxgemma chat` on the tiny bundle with `stdin_text` piped in and stderr captured.
+// Runs `mxgemma chat` on the tiny bundle, greedy and short, with `stdin_text` piped in.
 CommandResult run_chat(const std::string& arguments, const std::string& stdin_text) {
-  const fs::path input = write_scratch("stdin.txt", stdin_text);
-  const fs::path errors = scratch_dir() / "stderr.txt";
-  const std::string command = std::string(MXGEMMA_CLI_PATH) + " chat -m " +
-                              (kFixtures / "generated" / "tiny-hf").string() + " --temperature 0 --max-tokens 6 " +
-                              arguments + " < " + input.string() + " 2> " + errors.string();
-  CommandResult result;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> buffer{};
-  size_t read = 0;
-  while ((read = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.out.append(buffer.data(), read);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream error_stream(errors);
-  result.err.assign(std::istreambuf_iterator<char>(error_stream), std::istreambuf_iterator<char>());
-  return result;
+  return run_cli("chat -m " + tiny_bundle() + " --temperature 0 --max-tokens 6 " + arguments, stdin_text);
 }
 
 size_t count_of(const std::string& text, const std::string& needle) {

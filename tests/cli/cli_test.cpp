@@ -12,47 +12,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/cli/cli_runner.h"
 #include "util/npy.h"
 
 namespace {
 
-const std::filesystem::path kFixtures = MXGEMMA_FIXTURE_DIR;
+using mxgemma::test::CommandResult;
+using mxgemma::test::run_cli;
+using mxgemma::test::tiny_bundle;
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
 
-// Runs the CLI through the shell with stderr redirected to a file, so both can be checked.
-CommandResult run_cli(const std::string& arguments, const std::string& stdin_text = "") {
-  const std::filesystem::path scratch = std::filesystem::temp_directory_path() / ("mxgemma_cli_" + std::to_string(::getpid()));
-  std::filesystem::create_directories(scratch);
-  const std::filesystem::path input = scratch / "stdin.txt";
-  const std::filesystem::path errors = scratch / "stderr.txt";
-  std::ofstream(input) << stdin_text;
-  const std::string command = std::string(MXGEMMA_CLI_PATH) + " " + arguments + " < " + input.string() + " 2> " +
-                              errors.string();
-  CommandResult result;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> buffer{};
-  size_t read = 0;
-  while ((read = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.out.append(buffer.data(), read);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream error_stream(errors);
-  result.err.assign(std::istreambuf_iterator<char>(error_stream), std::istreambuf_iterator<char>());
-  return result;
-}
 
-std::string tiny_bundle() {
-  const std::filesystem::path dir = kFixtures / "generated" / "tiny-hf";
-  if (!std::filesystem::exists(dir / "config.json")) {
-    throw std::runtime_error("fixture missing: " + dir.string() + ": run scripts/make_fixtures.sh");
-  }
-  return dir.string();
-}
 
 TEST(Cli, RunGeneratesAndPrintsStats) {
   const CommandResult result = run_cli("run -m " + tiny_bundle() + " -p hello --max-tokens 8 --temperature 0");
@@ -77,7 +47,7 @@ TEST(Cli, TokenizeDetokenizeRoundTrip) {
   const nlohmann::json parsed = nlohmann::json::parse(ids.out);
   ASSERT_TRUE(parsed.is_array());
   ASSERT_FALSE(parsed.empty());
-  const CommandResult text = run_cli("detokenize -m " + tiny_bundle() + "", parsed.dump());
+  const CommandResult text = run_cli("detokenize -m " + tiny_bundle(), parsed.dump());
   ASSERT_EQ(text.exit_code, 0) << text.err;
   EXPECT_EQ(text.out, "hello world\n");
 }

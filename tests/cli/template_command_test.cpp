@@ -14,55 +14,20 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/cli/cli_runner.h"
+
 namespace {
 
 namespace fs = std::filesystem;
+using mxgemma::test::CommandResult;
+using mxgemma::test::run_cli;
+using mxgemma::test::scratch_dir;
+using mxgemma::test::tiny_bundle;
+using mxgemma::test::write_scratch;
 
-const fs::path kFixtures = MXGEMMA_FIXTURE_DIR;
 const fs::path kData = MXGEMMA_TEST_DATA_DIR;
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
 
-fs::path scratch_dir() {
-  const fs::path dir = fs::temp_directory_path() / ("mxgemma_template_" + std::to_string(::getpid()));
-  fs::create_directories(dir);
-  return dir;
-}
-
-fs::path write_scratch(const std::string& name, const std::string& text) {
-  const fs::path path = scratch_dir() / name;
-  std::ofstream(path, std::ios::binary) << text;
-  return path;
-}
-
-// Runs the CLI through the shell with stderr redirected to a file, so both can be checked.
-CommandResult run_cli(const std::string& arguments) {
-  const fs::path errors = scratch_dir() / "stderr.txt";
-  const std::string command = std::string(MXGEMMA_CLI_PATH) + " " + arguments + " < /dev/null 2> " + errors.string();
-  CommandResult result;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return result;
-  std::array<char, 4096> buffer{};
-  size_t read = 0;
-  while ((read = std::fread(buffer.data(), 1, buffer.size(), pipe)) > 0) result.out.append(buffer.data(), read);
-  const int status = ::pclose(pipe);
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream error_stream(errors);
-  result.err.assign(std::istreambuf_iterator<char>(error_stream), std::istreambuf_iterator<char>());
-  return result;
-}
-
-std::string tiny_bundle() {
-  const fs::path dir = kFixtures / "generated" / "tiny-hf";
-  if (!fs::exists(dir / "config.json")) {
-    throw std::runtime_error("fixture missing: " + dir.string() + ": run scripts/make_fixtures.sh");
-  }
-  return dir.string();
-}
 
 std::string template_command(const std::string& request_path) {
   return "template -m " + tiny_bundle() + " --request " + request_path;
