@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Sets up a fresh machine and runs every test: installs the Debian packages, the pinned Python
-# oracle environment and the real Gemma tokenizer, generates the fixture bundles, builds, runs the
-# whole suite, then rebuilds with AddressSanitizer and UndefinedBehaviorSanitizer and runs the
-# suite again under them. Exits non-zero on any failure.
+# Sets up a fresh machine and runs every test. It installs the Debian packages, the pinned Python
+# oracle environment and the real Gemma tokenizer, generates the fixture bundles, builds and runs
+# the whole suite. Then it rebuilds with AddressSanitizer and UndefinedBehaviorSanitizer and runs
+# the suite again under them. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -99,9 +99,9 @@ struct QuantSpec {
   int group_size = 64;
 };
 
-// The `quantization` block (or `quantization_config`) of config.json. Per tensor, whether a
-// module is quantized is decided by a `.scales` tensor beside its `.weight`; the block gives the
-// mode, bits and group size, and per-module overrides.
+// The `quantization` block (or `quantization_config`) of config.json: the mode, bits and group
+// size, and per-module overrides. Whether a module is quantized is decided per tensor, by a
+// `.scales` tensor beside its `.weight`.
 struct QuantizationConfig {
   bool present = false;
   std::string key;  // "quantization" or "quantization_config"

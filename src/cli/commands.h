@@ -1,5 +1,5 @@
-// The subcommands of the mxgemma CLI. Each add_*_command registers its options on `app`; when the
-// user picks it, `action` is set to the function that runs it and returns the exit code.
+// The subcommands of the mxgemma CLI. Each add_*_command registers its options on `app`. When the
+// user picks that subcommand, `action` is set to the function that runs it and returns the exit code.
 #pragma once
 
 #include <functional>
