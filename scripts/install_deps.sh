@@ -13,6 +13,7 @@ packages=(
   libcli11-dev=2.1.2+ds-1
   libbenchmark-dev=1.7.1-1
   libcpp-httplib-dev=0.11.4+ds-1+deb12u1
+  pkg-config=1.8.1-1
   python3-venv
   nodejs
   npm
