@@ -112,8 +112,7 @@ void Gemma4TextModel::observe(const char* name, int layer, const float* data, in
   if (observer_) observer_(name, layer, data, rows, cols);
 }
 
-void Gemma4TextModel::forward(std::span<const int32_t> tokens, KVCache& cache, Logits which,
-                              std::vector<float>& logits) {
+void Gemma4TextModel::check_token_ids(std::span<const int32_t> tokens) const {
   const int64_t vocab = config_.vocab_size;
   for (size_t i = 0; i < tokens.size(); ++i) {
     if (tokens[i] < 0 || tokens[i] >= vocab) {
@@ -121,8 +120,14 @@ void Gemma4TextModel::forward(std::span<const int32_t> tokens, KVCache& cache, L
                                   " is outside the vocabulary (size " + std::to_string(vocab) + ")");
     }
   }
+}
+
+void Gemma4TextModel::forward(std::span<const int32_t> tokens, KVCache& cache, Logits which,
+                              std::vector<float>& logits) {
+  check_token_ids(tokens);
   cache.ensure_capacity(cache.length() + int64_t(tokens.size()));
 
+  const int64_t vocab = config_.vocab_size;
   const int64_t total = int64_t(tokens.size());
   if (which == Logits::all) logits.resize(size_t(total * vocab));
   if (which == Logits::last) logits.resize(size_t(vocab));
@@ -131,12 +136,38 @@ void Gemma4TextModel::forward(std::span<const int32_t> tokens, KVCache& cache, L
     const bool last_chunk = begin + count == total;
     Logits chunk_logits = which == Logits::all ? Logits::all : (last_chunk ? which : Logits::none);
     float* out = which == Logits::all ? logits.data() + begin * vocab : logits.data();
-    forward_chunk(tokens.subspan(size_t(begin), size_t(count)), cache, chunk_logits, out);
+    row_caches_.assign(size_t(count), &cache);
+    row_positions_.resize(size_t(count));
+    for (int64_t t = 0; t < count; ++t) row_positions_[size_t(t)] = cache.length() + t;
+    run_rows(tokens.subspan(size_t(begin), size_t(count)), chunk_logits, out);
+    cache.commit(count);
   }
 }
 
-void Gemma4TextModel::forward_chunk(std::span<const int32_t> tokens, KVCache& cache, Logits which,
-                                    float* logits_out) {
+void Gemma4TextModel::decode_batch(std::span<const int32_t> tokens, std::span<KVCache* const> caches,
+                                   std::vector<float>& logits) {
+  if (tokens.size() != caches.size()) {
+    throw std::invalid_argument("decode_batch: " + std::to_string(tokens.size()) + " tokens for " +
+                                std::to_string(caches.size()) + " caches");
+  }
+  check_token_ids(tokens);
+  for (size_t i = 0; i < caches.size(); ++i) {
+    if (std::find(caches.begin(), caches.begin() + i, caches[i]) != caches.begin() + i) {
+      throw std::invalid_argument("decode_batch: sequence " + std::to_string(i) + " repeats the cache of an earlier one");
+    }
+  }
+  for (KVCache* cache : caches) cache->ensure_capacity(cache->length() + 1);
+  if (tokens.empty()) return;
+
+  row_caches_.assign(caches.begin(), caches.end());
+  row_positions_.resize(caches.size());
+  for (size_t i = 0; i < caches.size(); ++i) row_positions_[i] = caches[i]->length();
+  logits.resize(tokens.size() * size_t(config_.vocab_size));
+  run_rows(tokens, Logits::all, logits.data());
+  for (KVCache* cache : caches) cache->commit(1);
+}
+
+void Gemma4TextModel::run_rows(std::span<const int32_t> tokens, Logits which, float* logits_out) {
   const int64_t rows = int64_t(tokens.size());
   const int64_t hidden = config_.hidden_size;
   int64_t max_q = 0, max_kv = 0, max_intermediate = 0;
@@ -147,12 +178,11 @@ void Gemma4TextModel::forward_chunk(std::span<const int32_t> tokens, KVCache& ca
   }
   act_.resize(config_, rows, max_q, max_kv, max_intermediate);
 
-  const int64_t start_position = cache.length();
   embed(tokens);
   if (config_.hidden_size_per_layer_input > 0) compute_per_layer_inputs(tokens);
 
   for (int i = 0; i < config_.num_hidden_layers; ++i) {
-    attention_block(i, rows, start_position, cache);
+    attention_block(i, rows);
     mlp_block(layers_[i], rows);
     if (config_.hidden_size_per_layer_input > 0) per_layer_input_block(i, rows);
     if (layers_[i].layer_scalar != 1.0f) {
@@ -160,7 +190,6 @@ void Gemma4TextModel::forward_chunk(std::span<const int32_t> tokens, KVCache& ca
     }
     observe("layer_output", i, act_.hidden.data(), rows, hidden);
   }
-  cache.commit(rows);
   if (which == Logits::none) return;
 
   // Only the rows whose logits are wanted go through the final norm and the head.
@@ -210,7 +239,7 @@ void Gemma4TextModel::compute_per_layer_inputs(std::span<const int32_t> tokens) 
   observe("per_layer_inputs", -1, projected, rows, width);
 }
 
-void Gemma4TextModel::attention_block(int layer_index, int64_t rows, int64_t start_position, KVCache& cache) {
+void Gemma4TextModel::attention_block(int layer_index, int64_t rows) {
   const Layer& layer = layers_[layer_index];
   const int64_t hidden = config_.hidden_size;
   const int heads = config_.num_attention_heads;
@@ -223,9 +252,14 @@ void Gemma4TextModel::attention_block(int layer_index, int64_t rows, int64_t sta
 
   matmul(layer.q_proj, act_.normed.data(), rows, act_.query.data(), *pool_);
   rms_norm_rows(act_.query.data(), rows * heads, layer.head_dim, layer.q_norm.data(), eps);
-  for (int64_t t = 0; t < rows; ++t) layer.rope.apply(act_.query.data() + t * q_width, heads, start_position + t);
+  for (int64_t t = 0; t < rows; ++t) layer.rope.apply(act_.query.data() + t * q_width, heads, row_positions_[t]);
 
-  KVCache::LayerView kv = cache.layer(layer.kv_source);
+  row_views_.resize(size_t(rows));
+  for (int64_t t = 0; t < rows; ++t) {
+    // Rows of one sequence share a cache: look its layer up once.
+    const bool same_cache = t > 0 && row_caches_[t] == row_caches_[t - 1];
+    row_views_[t] = same_cache ? row_views_[t - 1] : row_caches_[t]->layer(layer.kv_source);
+  }
   if (layer.owns_kv) {
     matmul(layer.k_proj, act_.normed.data(), rows, act_.key.data(), *pool_);
     matmul(layer.v_proj, act_.normed.data(), rows, act_.value.data(), *pool_);
@@ -233,14 +267,15 @@ void Gemma4TextModel::attention_block(int layer_index, int64_t rows, int64_t sta
     rms_norm_rows(act_.value.data(), rows * layer.kv_heads, layer.head_dim, nullptr, eps);
     for (int64_t t = 0; t < rows; ++t) {
       float* key_row = act_.key.data() + t * kv_width;
-      layer.rope.apply(key_row, layer.kv_heads, start_position + t);
-      const int64_t slot = KVCache::slot(kv, start_position + t);
+      layer.rope.apply(key_row, layer.kv_heads, row_positions_[t]);
+      const KVCache::LayerView& kv = row_views_[t];
+      const int64_t slot = KVCache::slot(kv, row_positions_[t]);
       std::copy_n(key_row, kv_width, kv.keys->data() + slot * kv_width);
       std::copy_n(act_.value.data() + t * kv_width, kv_width, kv.values->data() + slot * kv_width);
     }
   }
 
-  attend(layer, kv, rows, start_position);
+  attend(layer, rows);
   matmul(layer.o_proj, act_.attention.data(), rows, act_.scratch.data(), *pool_);
   rms_norm_rows(act_.scratch.data(), rows, hidden, layer.post_attention_layernorm.data(), eps);
   add_scaled(act_.hidden.data(), act_.scratch.data(), 1.0f, rows * hidden);
@@ -248,8 +283,7 @@ void Gemma4TextModel::attention_block(int layer_index, int64_t rows, int64_t sta
 
 // softmax(q k^T) v per query head over the visible positions, with scale 1 because q and k are
 // RMS-normed. A sliding layer attends to the last sliding_window positions, the current one included.
-void Gemma4TextModel::attend(const Layer& layer, const KVCache::LayerView& kv, int64_t rows,
-                             int64_t start_position) {
+void Gemma4TextModel::attend(const Layer& layer, int64_t rows) {
   const int heads = config_.num_attention_heads;
   const int head_dim = layer.head_dim;
   const int group = heads / layer.kv_heads;
@@ -262,7 +296,8 @@ void Gemma4TextModel::attend(const Layer& layer, const KVCache::LayerView& kv, i
     for (int64_t item = begin; item < end; ++item) {
       const int64_t t = item / heads;
       const int h = int(item % heads);
-      const int64_t position = start_position + t;
+      const int64_t position = row_positions_[t];
+      const KVCache::LayerView& kv = row_views_[t];
       const int64_t first = window > 0 ? std::max<int64_t>(0, position - window + 1) : 0;
       const int64_t count = position - first + 1;
       const float* q = act_.query.data() + t * q_width + int64_t(h) * head_dim;

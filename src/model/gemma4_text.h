@@ -48,6 +48,12 @@ class Gemma4TextModel {
   // cache cannot hold the tokens.
   void forward(std::span<const int32_t> tokens, KVCache& cache, Logits which, std::vector<float>& logits);
 
+  // Decodes one token for each of several sequences in one pass, so the weights are read once for
+  // all of them: tokens[i] goes in at position caches[i]->length() of caches[i]. Writes logits
+  // [tokens.size(), vocab]. The caches must be distinct. Throws as forward does.
+  void decode_batch(std::span<const int32_t> tokens, std::span<KVCache* const> caches,
+                    std::vector<float>& logits);
+
   void set_observer(ActivationObserver observer) { observer_ = std::move(observer); }
 
   // Bytes of weights read for one decoded token: every linear once, one row of each embedding
@@ -84,13 +90,16 @@ class Gemma4TextModel {
                 int64_t max_intermediate);
   };
 
-  void forward_chunk(std::span<const int32_t> tokens, KVCache& cache, Logits which, float* logits_out);
+  // Row t of a pass is the token at position row_positions_[t] of the sequence whose cache is
+  // row_caches_[t]: one sequence for a prefill chunk, one row per sequence for decode_batch.
+  void run_rows(std::span<const int32_t> tokens, Logits which, float* logits_out);
+  void check_token_ids(std::span<const int32_t> tokens) const;
   void embed(std::span<const int32_t> tokens);
   void compute_per_layer_inputs(std::span<const int32_t> tokens);
-  void attention_block(int layer_index, int64_t rows, int64_t start_position, KVCache& cache);
+  void attention_block(int layer_index, int64_t rows);
   void mlp_block(const Layer& layer, int64_t rows);
   void per_layer_input_block(int layer_index, int64_t rows);
-  void attend(const Layer& layer, const KVCache::LayerView& kv, int64_t rows, int64_t start_position);
+  void attend(const Layer& layer, int64_t rows);
   void observe(const char* name, int layer, const float* data, int64_t rows, int64_t cols) const;
 
   TextConfig config_;
@@ -102,6 +111,9 @@ class Gemma4TextModel {
   std::vector<float> final_norm_;
   std::vector<Layer> layers_;
   Activations act_;
+  std::vector<KVCache*> row_caches_;
+  std::vector<int64_t> row_positions_;
+  std::vector<KVCache::LayerView> row_views_;
   ActivationObserver observer_;
 };
 
