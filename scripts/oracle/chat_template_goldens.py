@@ -148,33 +148,13 @@ def osaurus_patch(text):
     return text
 
 
-def plain_environment():
-    """Same settings as transformers but without the sandbox, so list methods such as append work."""
-    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True,
-                             extensions=[jinja2.ext.loopcontrols])
-
-    def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
-        return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators,
-                          sort_keys=sort_keys)
-
-    def raise_exception(message):
-        raise jinja2.exceptions.TemplateError(message)
-
-    env.filters["tojson"] = tojson
-    env.globals["raise_exception"] = raise_exception
-    return env
-
-
 def fixed_strftime_now(format):
     return FIXED_NOW.strftime(format)
 
 
-def render_case(source, context, sandbox=True):
+def render_case(source, context):
     try:
-        if sandbox:
-            template = _compile_jinja_template(source)
-        else:
-            template = plain_environment().from_string(source)
+        template = _compile_jinja_template(source)
         template.globals["strftime_now"] = fixed_strftime_now
         return {"expected": template.render(**context)}
     except Exception as error:  # the golden records that rendering must fail, and why
@@ -365,7 +345,7 @@ def template_goldens():
     return goldens
 
 
-# (name, template, context[, sandbox]) for one language feature each.
+# (name, template, context) for one language feature each.
 FEATURES = [
     ("text_and_comment", "a{# comment #}b\n{#- trimmed -#}\n  c", {}),
     ("trim_blocks", "{% if true %}\nyes\n{% endif %}\nend\n", {}),
@@ -493,9 +473,13 @@ FEATURES = [
      "{{ d.get('a') }}|{{ d.get('z') }}|{{ d.get('z', 0) }}|{{ 'a' in d.keys() }}|"
      "{% for k, v in d | dictsort %}{{ k }}{{ v }}{% endfor %}",
      {"d": {"b": 2, "a": 1}}),
-    ("list_methods", "{% set l = [3, 1] %}{% set _ = l.append(2) %}{% set _ = l.extend([5]) %}"
-     "{{ l }} {{ l.pop() }} {{ l.pop(0) }} {{ l }} {{ l.index(2) }} {{ l.count(1) }} "
-     "{% set _ = l.insert(0, 9) %}{{ l }}", {}, False),
+    ("list_methods", "{% set l = [3, 1, 2, 1] %}{{ l.index(2) }} {{ l.count(1) }} {{ l.copy() }} "
+     "{{ (1, 2).index(2) }}", {}),
+    # transformers' sandbox rejects the methods that change a list or dict in place.
+    ("list_append_rejected", "{% set l = [3, 1] %}{% set _ = l.append(2) %}{{ l }}", {}),
+    ("list_pop_rejected", "{{ [1, 2].pop() }}", {}),
+    ("dict_update_rejected", "{% set d = {} %}{% set _ = d.update({'a': 1}) %}{{ d }}", {}),
+    ("tuple_append_undefined", "{% set t = (1,) %}{{ t.append(2) }}", {}),
     ("undefined_behaviour", "[{{ missing }}]{{ missing | length }}{% for x in missing %}x"
      "{% endfor %}{{ missing is defined }}{{ not missing }}{{ missing | default('d') }}", {}),
     ("undefined_attribute_error", "{{ missing.attr }}", {}),
@@ -643,10 +627,9 @@ FEATURES = [
 def feature_goldens():
     cases = []
     for entry in FEATURES:
-        name, source, context = entry[:3]
-        sandbox = entry[3] if len(entry) > 3 else True
+        name, source, context = entry
         case = {"name": name, "template": source, "context": context}
-        case.update(render_case(source, context, sandbox))
+        case.update(render_case(source, context))
         cases.append(case)
     return cases
 

@@ -409,63 +409,7 @@ Value dict_method(const Value& self, const std::string& name, CallArgs& args) {
 }
 
 Value list_method(const Value& self, const std::string& name, CallArgs& args) {
-  std::vector<Value>& items = self.as_list().items;
-  const bool is_tuple = self.as_list().is_tuple;
-  auto require_list = [&]() {
-    if (is_tuple) throw TemplateError("'tuple' object has no attribute '" + name + "'");
-  };
-
-  if (name == "append") {
-    require_list();
-    items.push_back(method_argument(args, 0, "append"));
-    return Value::none();
-  }
-
-  if (name == "extend") {
-    require_list();
-    for (const auto& item : iterate(method_argument(args, 0, "extend"))) items.push_back(item);
-    return Value::none();
-  }
-
-  if (name == "insert") {
-    require_list();
-    int64_t index = method_argument(args, 0, "insert").as_int();
-    const int64_t size = static_cast<int64_t>(items.size());
-    if (index < 0) index = std::max<int64_t>(0, index + size);
-    index = std::min(index, size);
-    items.insert(items.begin() + index, method_argument(args, 1, "insert"));
-    return Value::none();
-  }
-
-  if (name == "pop") {
-    require_list();
-    if (items.empty()) throw TemplateError("pop from empty list");
-    int64_t index = args.positional.empty() ? -1 : args.positional[0].as_int();
-    const int64_t size = static_cast<int64_t>(items.size());
-    if (index < 0) index += size;
-    if (index < 0 || index >= size) throw TemplateError("pop index out of range");
-    Value popped = items[index];
-    items.erase(items.begin() + index);
-    return popped;
-  }
-
-  if (name == "remove") {
-    require_list();
-    const Value& target = method_argument(args, 0, "remove");
-    for (auto it = items.begin(); it != items.end(); ++it) {
-      if (it->equals(target)) {
-        items.erase(it);
-        return Value::none();
-      }
-    }
-    throw TemplateError("list.remove(x): x not in list");
-  }
-
-  if (name == "reverse") {
-    require_list();
-    std::reverse(items.begin(), items.end());
-    return Value::none();
-  }
+  const std::vector<Value>& items = self.as_list().items;
 
   if (name == "index") {
     const Value& target = method_argument(args, 0, "index");
@@ -498,8 +442,7 @@ bool is_method_name(ValueKind kind, const std::string& name) {
       "rindex", "count", "join", "isdigit", "isspace", "isalpha", "isalnum", "islower", "isupper",
       "center", "ljust", "rjust"};
   static const char* const kDict[] = {"items", "keys", "values", "get", "copy"};
-  static const char* const kList[] = {"append", "extend", "insert", "pop", "remove", "reverse",
-                                      "index", "count", "copy"};
+  static const char* const kList[] = {"index", "count", "copy"};
   auto in = [&](const auto& names) {
     for (const char* candidate : names) {
       if (name == candidate) return true;
@@ -547,7 +490,25 @@ bool apply_test(Interpreter&, const std::string& name, const Value& value, CallA
   return it->second(value, args);
 }
 
+// Hugging Face renders chat templates in jinja2's ImmutableSandboxedEnvironment, which rejects the
+// methods that change a list or dict in place. Calling one here fails with the same message.
+bool is_mutating_method(const Value& object, const std::string& name) {
+  static const char* const kList[] = {"append", "extend", "insert", "pop", "remove", "reverse", "sort", "clear"};
+  static const char* const kDict[] = {"clear", "pop", "popitem", "setdefault", "update"};
+  auto in = [&](const auto& names) {
+    return std::find(std::begin(names), std::end(names), name) != std::end(names);
+  };
+  if (object.is_list()) return !object.as_list().is_tuple && in(kList);
+  if (object.is_dict()) return !object.as_dict().is_namespace && in(kDict);
+  return false;
+}
+
 Value bound_method(const Value& object, const std::string& name) {
+  if (is_mutating_method(object, name)) {
+    const std::string message =
+        "access to attribute '" + name + "' of '" + object.type_name() + "' object is unsafe.";
+    return Value::function(name, [message](CallArgs&) -> Value { throw TemplateError(message); });
+  }
   if (!is_method_name(object.kind(), name)) return Value::undefined("");
   if (object.is_dict() && object.as_dict().is_namespace) return Value::undefined("");
   const Value self = object;
