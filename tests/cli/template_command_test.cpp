@@ -208,14 +208,15 @@ TEST(TemplateCommand, BadRequestsAreOneLineErrors) {
   }
 }
 
-TEST(TemplateCommand, SyntaxErrorNamesFileAndLine) {
+TEST(TemplateCommand, SyntaxErrorNamesFileLineAndColumn) {
   const fs::path request = write_scratch("syntax.json", R"({"messages": [{"role": "user", "content": "x"}]})");
   const fs::path chat_template = write_scratch("syntax.jinja", "line one\n{% if messages %}\n{{ messages[0] }\n{% endif %}");
   const CommandResult result = run_cli(template_command(request.string()) + " --template " + chat_template.string());
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_EQ(line_count(result.err), 1u) << result.err;
   EXPECT_NE(result.err.find(chat_template.string()), std::string::npos) << result.err;
-  EXPECT_NE(result.err.find("line 3"), std::string::npos) << result.err;
+  // "{{ messages[0] }" ends at the lone '}' in column 16.
+  EXPECT_NE(result.err.find("line 3, column 16"), std::string::npos) << result.err;
 }
 
 TEST(TemplateCommand, RaiseExceptionSurfacesMessage) {

@@ -47,12 +47,13 @@ void check_case(const ChatTemplate& chat_template, const nlohmann::ordered_json&
     chat_template.render(golden["context"]);
     ADD_FAILURE() << name << ": rendered, but jinja2 failed with " << python_error;
   } catch (const std::runtime_error& error) {
-    // raise_exception messages must come through unchanged.
-    const std::string prefix = "TemplateError: ";
-    if (python_error.rfind(prefix, 0) == 0) {
-      EXPECT_NE(std::string(error.what()).find(python_error.substr(prefix.size())),
-                std::string::npos)
-          << name << ": " << error.what();
+    // raise_exception messages and the sandbox's refusals must come through unchanged.
+    for (const std::string prefix : {"TemplateError: ", "SecurityError: "}) {
+      if (python_error.rfind(prefix, 0) == 0) {
+        EXPECT_NE(std::string(error.what()).find(python_error.substr(prefix.size())),
+                  std::string::npos)
+            << name << ": " << error.what();
+      }
     }
   }
 }
@@ -181,12 +182,22 @@ TEST(ChatTemplateGoldens, OsaurusPatchesApplied) {
   EXPECT_EQ(rendered.substr(rendered.size() - 13), "<|turn>model\n") << rendered;
 }
 
-TEST(ChatTemplateErrors, SyntaxErrorNamesLine) {
-  try {
-    ChatTemplate bad("line one\nline two {% if x %}\n{{ 1 + }}\n");
-    FAIL() << "expected a syntax error";
-  } catch (const std::runtime_error& error) {
-    EXPECT_NE(std::string(error.what()).find("line 3"), std::string::npos) << error.what();
+TEST(ChatTemplateErrors, SyntaxErrorNamesLineAndColumn) {
+  // Columns count characters from 1, so the two-byte 'é' on line 3 counts once.
+  const std::pair<const char*, const char*> cases[] = {
+      {"line one\nline two {% if x %}\n{{ 1 + }}\n", "line 3, column 8"},
+      {"a\nb\n\u00e9{{ x ! y }}", "line 3, column 7"},
+      {"{{ 'open }}", "line 1, column 4"},
+      {"ok\n  {% for x in %}{% endfor %}", "line 2, column 15"},
+      {"{% if x %}\nno end", "line 2, column 7"},
+  };
+  for (const auto& [source, location] : cases) {
+    try {
+      ChatTemplate bad(source);
+      ADD_FAILURE() << "expected a syntax error: " << source;
+    } catch (const std::runtime_error& error) {
+      EXPECT_NE(std::string(error.what()).find(location), std::string::npos) << source << ": " << error.what();
+    }
   }
 }
 

@@ -12,8 +12,8 @@ namespace {
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
                                c == '\v'; }
 
-[[noreturn]] void fail(int line, const std::string& message) {
-  throw TemplateError("template syntax error at line " + std::to_string(line) + ": " + message);
+[[noreturn]] void fail(Location where, const std::string& message) {
+  throw TemplateError("template syntax error at " + where.describe() + ": " + message);
 }
 
 int hex_value(char c) {
@@ -25,7 +25,7 @@ int hex_value(char c) {
 
 // Decodes a string literal body as Python's "unicode-escape" codec does, because jinja2 decodes
 // string literals with it. Unknown escapes such as \d stay as written.
-std::string decode_string_literal(const std::string& body, int line) {
+std::string decode_string_literal(const std::string& body, Location where) {
   std::string out;
   out.reserve(body.size());
   for (size_t i = 0; i < body.size(); ++i) {
@@ -76,11 +76,11 @@ std::string decode_string_literal(const std::string& body, int line) {
         for (size_t k = 1; k <= width; ++k) {
           const int digit = i + k < body.size() ? hex_value(body[i + k]) : -1;
           if (digit < 0) {
-            fail(line, std::string("truncated \\") + e + " escape in string literal");
+            fail(where, std::string("truncated \\") + e + " escape in string literal");
           }
           code_point = code_point * 16 + static_cast<char32_t>(digit);
         }
-        if (code_point > 0x10FFFF) fail(line, "invalid \\U escape in string literal");
+        if (code_point > 0x10FFFF) fail(where, "invalid \\U escape in string literal");
         utf8_append(out, code_point);
         i += width;
         break;
@@ -88,7 +88,7 @@ std::string decode_string_literal(const std::string& body, int line) {
       case 'N':
         // NOTE: named escapes (\N{EM DASH}) would need the Unicode name table; jinja2 accepts
         // them, this engine rejects them.
-        fail(line, "\\N{...} escapes in string literals are not supported");
+        fail(where, "\\N{...} escapes in string literals are not supported");
       default:
         if (e >= '0' && e <= '7') {
           char32_t code_point = 0;
@@ -118,7 +118,7 @@ class Lexer {
     while (pos < source_.size()) {
       const size_t start = find_tag_start(pos);
       if (start == std::string::npos) {
-        emit(TokenKind::kText, source_.substr(pos), line_at(pos));
+        emit(TokenKind::kText, source_.substr(pos), location_at(pos));
         break;
       }
       const char tag = source_[start + 1];
@@ -138,7 +138,7 @@ class Lexer {
           if (!tail.empty() && only_whitespace(tail)) text.erase(line_pos);
         }
       }
-      if (!text.empty()) emit(TokenKind::kText, text, line_at(pos));
+      if (!text.empty()) emit(TokenKind::kText, text, location_at(pos));
 
       size_t cursor = after_open + (has_sign ? 1 : 0);
       if (is_raw) {
@@ -150,7 +150,8 @@ class Lexer {
       }
       line_starting = pos > 0 && source_[pos - 1] == '\n';
     }
-    tokens_.push_back({TokenKind::kEnd, "", line_at(source_.size())});
+    const Location end = location_at(source_.size());
+    tokens_.push_back({TokenKind::kEnd, "", end.line, end.column});
     return std::move(tokens_);
   }
 
@@ -165,13 +166,20 @@ class Lexer {
     }
   }
 
-  int line_at(size_t pos) {
-    // Lines are counted incrementally because positions only move forward.
-    while (line_pos_ < pos && line_pos_ < source_.size()) {
-      if (source_[line_pos_] == '\n') ++line_;
-      ++line_pos_;
+  Location location_at(size_t pos) {
+    // Counted incrementally because positions only move forward. Columns count characters, not
+    // bytes: UTF-8 continuation bytes do not start one.
+    while (scan_pos_ < pos && scan_pos_ < source_.size()) {
+      const unsigned char byte = static_cast<unsigned char>(source_[scan_pos_]);
+      if (byte == '\n') {
+        ++scan_location_.line;
+        scan_location_.column = 1;
+      } else if ((byte & 0xC0) != 0x80) {
+        ++scan_location_.column;
+      }
+      ++scan_pos_;
     }
-    return line_;
+    return scan_location_;
   }
 
   static std::string rstrip(const std::string& text) {
@@ -187,8 +195,8 @@ class Lexer {
     return true;
   }
 
-  void emit(TokenKind kind, std::string text, int line) {
-    tokens_.push_back({kind, std::move(text), line});
+  void emit(TokenKind kind, std::string text, Location where) {
+    tokens_.push_back({kind, std::move(text), where.line, where.column});
   }
 
   size_t skip_spaces(size_t pos) const {
@@ -222,7 +230,7 @@ class Lexer {
 
   size_t lex_comment(size_t pos, size_t start) {
     const size_t close = source_.find("#}", pos);
-    if (close == std::string::npos) fail(line_at(start), "missing end of comment tag");
+    if (close == std::string::npos) fail(location_at(start), "missing end of comment tag");
     char sign = '\0';
     if (close > pos && (source_[close - 1] == '-' || source_[close - 1] == '+')) {
       sign = source_[close - 1];
@@ -239,7 +247,7 @@ class Lexer {
     size_t search = pos;
     while (true) {
       const size_t block = source_.find("{%", search);
-      if (block == std::string::npos) fail(line_at(start), "missing end of raw directive");
+      if (block == std::string::npos) fail(location_at(start), "missing end of raw directive");
       size_t p = block + 2;
       const char begin_sign = (p < source_.size() && (source_[p] == '-' || source_[p] == '+'))
                                   ? source_[p]
@@ -253,21 +261,21 @@ class Lexer {
       p = skip_spaces(p + 6);
       char end_sign = '\0';
       if (source_[p] == '-' || source_[p] == '+') end_sign = source_[p++];
-      if (!starts_with_at(p, "%}")) fail(line_at(block), "invalid endraw tag");
+      if (!starts_with_at(p, "%}")) fail(location_at(block), "invalid endraw tag");
       std::string body = source_.substr(pos, block - pos);
       if (begin_sign == '-') body = rstrip(body);
-      if (!body.empty()) emit(TokenKind::kText, body, line_at(pos));
+      if (!body.empty()) emit(TokenKind::kText, body, location_at(pos));
       return finish_tag(p, end_sign, 2, true);
     }
   }
 
   size_t lex_tag(size_t pos, bool is_block, size_t start) {
-    emit(is_block ? TokenKind::kBlockBegin : TokenKind::kVariableBegin, "", line_at(start));
+    emit(is_block ? TokenKind::kBlockBegin : TokenKind::kVariableBegin, "", location_at(start));
     int depth = 0;
     while (true) {
       pos = skip_spaces(pos);
       if (pos >= source_.size()) {
-        fail(line_at(start), is_block ? "unexpected end of template, expected '%}'"
+        fail(location_at(start), is_block ? "unexpected end of template, expected '%}'"
                                        : "unexpected end of template, expected '}}'");
       }
       const char close = is_block ? '%' : '}';
@@ -276,7 +284,7 @@ class Lexer {
           const size_t p = pos + (sign ? 1 : 0);
           if (sign && source_[pos] != sign) continue;
           if (p + 1 < source_.size() && source_[p] == close && source_[p + 1] == '}') {
-            emit(is_block ? TokenKind::kBlockEnd : TokenKind::kVariableEnd, "", line_at(pos));
+            emit(is_block ? TokenKind::kBlockEnd : TokenKind::kVariableEnd, "", location_at(pos));
             return finish_tag(p, sign, 2, is_block);
           }
         }
@@ -286,16 +294,16 @@ class Lexer {
   }
 
   size_t lex_expression_token(size_t pos, int& depth) {
-    const int line = line_at(pos);
+    const Location where = location_at(pos);
     const char c = source_[pos];
-    if (std::isdigit(static_cast<unsigned char>(c))) return lex_number(pos, line);
+    if (std::isdigit(static_cast<unsigned char>(c))) return lex_number(pos, where);
     if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
       size_t end = pos;
       while (end < source_.size() &&
              (std::isalnum(static_cast<unsigned char>(source_[end])) || source_[end] == '_')) {
         ++end;
       }
-      emit(TokenKind::kName, source_.substr(pos, end - pos), line);
+      emit(TokenKind::kName, source_.substr(pos, end - pos), where);
       return end;
     }
     if (c == '\'' || c == '"') {
@@ -304,9 +312,9 @@ class Lexer {
         if (source_[end] == '\\') ++end;
         ++end;
       }
-      if (end >= source_.size()) fail(line, "unterminated string literal");
-      emit(TokenKind::kString, decode_string_literal(source_.substr(pos + 1, end - pos - 1), line),
-           line);
+      if (end >= source_.size()) fail(where, "unterminated string literal");
+      emit(TokenKind::kString, decode_string_literal(source_.substr(pos + 1, end - pos - 1), where),
+           where);
       return end + 1;
     }
     static const char* const kOperators[] = {"//", "**", "==", "!=", "<=", ">=", "+", "-", "/",
@@ -317,17 +325,17 @@ class Lexer {
         const std::string text(op);
         if (text == "(" || text == "[" || text == "{") ++depth;
         if (text == ")" || text == "]" || text == "}") {
-          if (depth == 0) fail(line, "unexpected '" + text + "'");
+          if (depth == 0) fail(where, "unexpected '" + text + "'");
           --depth;
         }
-        emit(TokenKind::kOperator, text, line);
+        emit(TokenKind::kOperator, text, where);
         return pos + text.size();
       }
     }
-    fail(line, std::string("unexpected character '") + c + "'");
+    fail(where, std::string("unexpected character '") + c + "'");
   }
 
-  size_t lex_number(size_t pos, int line) {
+  size_t lex_number(size_t pos, Location where) {
     auto digits_end = [&](size_t p, bool hex) {
       while (p < source_.size() &&
              (std::isdigit(static_cast<unsigned char>(source_[p])) || source_[p] == '_' ||
@@ -350,7 +358,7 @@ class Lexer {
       const size_t end = digits_end(pos + 2, base == 16);
       const std::string digits = clean(source_.substr(pos + 2, end - pos - 2));
       emit(TokenKind::kInteger, std::to_string(std::strtoll(digits.c_str(), nullptr, base)),
-           line);
+           where);
       return end;
     }
     size_t end = digits_end(pos, false);
@@ -369,14 +377,14 @@ class Lexer {
       }
     }
     emit(is_float ? TokenKind::kFloat : TokenKind::kInteger, clean(source_.substr(pos, end - pos)),
-         line);
+         where);
     return end;
   }
 
   std::string source_;
   std::vector<Token> tokens_;
-  size_t line_pos_ = 0;
-  int line_ = 1;
+  size_t scan_pos_ = 0;
+  Location scan_location_;
 };
 
 // jinja2 turns \r\n and \r into \n and, with keep_trailing_newline=False, drops one final \n.

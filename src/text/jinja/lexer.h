@@ -21,13 +21,21 @@ enum class TokenKind {
   kEnd,
 };
 
+// Where a token starts in the template source, both 1-based; columns count characters.
+struct Location {
+  int line = 1;
+  int column = 1;
+  std::string describe() const { return "line " + std::to_string(line) + ", column " + std::to_string(column); }
+};
+
 struct Token {
   TokenKind kind;
   std::string text;  // decoded value for strings, digits without '_' for numbers
   int line;
+  int column;
 };
 
-// Throws TemplateError naming the line of an unterminated tag, comment or string.
+// Throws TemplateError naming the line and column of an unterminated tag, comment or string.
 std::vector<Token> tokenize(const std::string& source);
 
 }  // namespace mxgemma::jinja

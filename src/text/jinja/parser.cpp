@@ -67,8 +67,8 @@ class Parser {
   }
 
   [[noreturn]] void fail(const std::string& message) const {
-    throw TemplateError("template syntax error at line " + std::to_string(current().line) + ": " +
-                        message);
+    const Location where{current().line, current().column};
+    throw TemplateError("template syntax error at " + where.describe() + ": " + message);
   }
 
   static std::string describe(const Token& token) {
