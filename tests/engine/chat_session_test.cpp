@@ -1,0 +1,202 @@
+// The conversation logic of `mxgemma chat` with a scripted reply generator: tool calls printed and
+// recorded, /tool-result answers folded into the next prompt as the bundle's template expects,
+// reasoning kept apart, and the chat commands. The random-weight fixture never emits a tool call,
+// so scripted model output is what reaches this path.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "bundle/bundle.h"
+#include "engine/chat_session.h"
+#include "text/tokenizer.h"
+
+namespace mxgemma {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+const std::filesystem::path kBundleDir = std::filesystem::path(MXGEMMA_FIXTURE_DIR) / "generated" / "tiny-hf";
+
+const Json kWeatherTools = Json::parse(R"([{"type": "function", "function": {"name": "get_weather",
+  "description": "Current weather", "parameters": {"type": "object",
+  "properties": {"city": {"type": "string"}}, "required": ["city"]}}},
+  {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}])");
+
+class ChatSessionTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists(kBundleDir / "config.json")) {
+      FAIL() << "fixture missing: " << kBundleDir << ": run scripts/make_fixtures.sh";
+    }
+    bundle_ = std::make_unique<Bundle>(Bundle::open(kBundleDir));
+    tokenizer_ = std::make_unique<Tokenizer>(Tokenizer::from_file(bundle_->tokenizer_json_path()));
+  }
+
+  // A session whose model "generates" the scripted replies in order, streamed in pieces of three
+  // bytes so that markers arrive split across pieces.
+  std::unique_ptr<ChatSession> make_session(Json tools = Json::array(), std::string system = "") {
+    auto generate = [this](const std::vector<int32_t>& prompt, int turn, const TextCallback& on_text) {
+      if (replies_.empty()) throw std::runtime_error("the script has no reply left");
+      prompts_.push_back(prompt);
+      turns_.push_back(turn);
+      const std::string reply = replies_.front();
+      replies_.pop_front();
+      GenerationResult result;
+      result.prompt_tokens = int64_t(prompt.size());
+      result.finish_reason = FinishReason::stop_token;
+      for (size_t i = 0; i < reply.size(); i += 3) {
+        if (!on_text(reply.substr(i, 3))) break;
+      }
+      return result;
+    };
+    return std::make_unique<ChatSession>(*bundle_, *tokenizer_, select_chat_template(*bundle_, {}), generate,
+                                         ChatStreams{out_, reasoning_, errors_}, std::move(system),
+                                         /*enable_thinking=*/false, std::move(tools));
+  }
+
+  std::unique_ptr<Bundle> bundle_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::deque<std::string> replies_;
+  std::vector<std::vector<int32_t>> prompts_;
+  std::vector<int> turns_;
+  std::ostringstream out_, reasoning_, errors_;
+};
+
+TEST_F(ChatSessionTest, ToolCallIsPrintedAndItsResultContinuesTheTurn) {
+  auto session = make_session(kWeatherTools);
+  replies_ = {"<|tool_call>call:get_weather{city:<|\"|>Paris<|\"|>}<tool_call|><|tool_response>",
+              "It is 21 C in Paris.<turn|>"};
+
+  ASSERT_TRUE(session->handle_line("What is the weather in Paris?"));
+  EXPECT_EQ(out_.str(), "{\"tool_call\":{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Paris\"}}}\n");
+  EXPECT_NE(session->last_prompt().find("<|tool>declaration:get_weather{"), std::string::npos)
+      << session->last_prompt();
+  const Json& call_message = session->messages().back();
+  EXPECT_EQ(call_message["role"], "assistant");
+  EXPECT_EQ(call_message["tool_calls"][0]["id"], "call_0_0");
+  EXPECT_EQ(call_message["tool_calls"][0]["function"]["arguments"], Json({{"city", "Paris"}}));
+
+  // A user message while the call waits is rejected and changes nothing.
+  ASSERT_TRUE(session->handle_line("Are you there?"));
+  EXPECT_NE(errors_.str().find("waiting for tool results (get_weather)"), std::string::npos) << errors_.str();
+  EXPECT_EQ(prompts_.size(), 1u);
+
+  out_.str("");
+  ASSERT_TRUE(session->handle_line("/tool-result get_weather {\"temp\": 21}"));
+  ASSERT_EQ(prompts_.size(), 2u);
+  EXPECT_EQ(out_.str(), "It is 21 C in Paris.\n");
+  // The call and its result are in the model turn, as the bundle's (older) template renders tool
+  // responses, and the prompt is what the generator received.
+  const std::string& prompt = session->last_prompt();
+  EXPECT_NE(prompt.find("<|turn>model\n<|tool_call>call:get_weather{city:<|\"|>Paris<|\"|>}<tool_call|>"
+                        "<|tool_response>response:get_weather{temp:21}<tool_response|>"),
+            std::string::npos)
+      << prompt;
+  EXPECT_EQ(prompts_.back(), tokenizer_->encode(prompt, /*add_bos=*/false, /*parse_special=*/true));
+  EXPECT_EQ(turns_, (std::vector<int>{0, 1}));
+
+  const Json& messages = session->messages();
+  ASSERT_EQ(messages.size(), 4u) << messages.dump();
+  EXPECT_EQ(messages[2], Json({{"role", "tool"}, {"tool_call_id", "call_0_0"}, {"name", "get_weather"},
+                               {"content", {{"temp", 21}}}}));
+  EXPECT_EQ(messages[3]["content"], "It is 21 C in Paris.");
+}
+
+TEST_F(ChatSessionTest, SeveralCallsWaitForEveryResult) {
+  auto session = make_session(kWeatherTools);
+  replies_ = {"Let me check.<|tool_call>call:get_weather{city:<|\"|>Oslo<|\"|>}<tool_call|>"
+              "<|tool_call>call:get_time{}<tool_call|><|tool_response>",
+              "Done.<turn|>"};
+  ASSERT_TRUE(session->handle_line("Weather and time in Oslo?"));
+  EXPECT_EQ(out_.str(),
+            "Let me check.\n"
+            "{\"tool_call\":{\"name\":\"get_weather\",\"arguments\":{\"city\":\"Oslo\"}}}\n"
+            "{\"tool_call\":{\"name\":\"get_time\",\"arguments\":{}}}\n");
+
+  ASSERT_TRUE(session->handle_line("/tool-result get_nothing 1"));
+  EXPECT_NE(errors_.str().find("no pending call named \"get_nothing\"; waiting for get_weather, get_time"),
+            std::string::npos)
+      << errors_.str();
+  ASSERT_TRUE(session->handle_line("/tool-result get_time 12:00"));
+  EXPECT_EQ(prompts_.size(), 1u) << "generated before every call had its result";
+  ASSERT_TRUE(session->handle_line("/tool-result get_weather -3 C, snow"));
+  ASSERT_EQ(prompts_.size(), 2u);
+  EXPECT_EQ(session->messages()[2]["content"], "12:00");
+  EXPECT_EQ(session->messages()[3]["content"], "-3 C, snow");
+  EXPECT_EQ(session->messages()[3]["tool_call_id"], "call_0_0");
+
+  ASSERT_TRUE(session->handle_line("/tool-result get_time 13:00"));
+  EXPECT_NE(errors_.str().find("no tool call is waiting for a result"), std::string::npos) << errors_.str();
+}
+
+TEST_F(ChatSessionTest, ReasoningGoesToItsOwnStream) {
+  auto session = make_session();
+  replies_ = {"<|channel>thought\nThe user greets me.<channel|>Hello!<turn|>"};
+  ASSERT_TRUE(session->handle_line("Hi"));
+  EXPECT_EQ(reasoning_.str(), "The user greets me.\n");
+  EXPECT_EQ(out_.str(), "Hello!\n");
+  EXPECT_EQ(session->messages().back()["content"], "Hello!");
+}
+
+TEST_F(ChatSessionTest, FailedTurnLeavesHistoryUnchanged) {
+  auto session = make_session();
+  // The script is empty, so the generator throws as it does for a prompt over the context.
+  ASSERT_TRUE(session->handle_line("Hi"));
+  EXPECT_NE(errors_.str().find("error: the script has no reply left"), std::string::npos) << errors_.str();
+  EXPECT_TRUE(session->messages().empty());
+}
+
+TEST_F(ChatSessionTest, CommandsResetSetSystemAndExit) {
+  auto session = make_session(Json::array(), "Be brief.");
+  replies_ = {"One.<turn|>", "Two.<turn|>"};
+  ASSERT_TRUE(session->handle_line("First"));
+  EXPECT_NE(session->last_prompt().find("Be brief."), std::string::npos) << session->last_prompt();
+  ASSERT_TRUE(session->handle_line("/system Be verbose."));
+  EXPECT_TRUE(session->messages().empty());
+  ASSERT_TRUE(session->handle_line("Second"));
+  EXPECT_EQ(session->last_prompt().find("Be brief."), std::string::npos) << session->last_prompt();
+  EXPECT_NE(session->last_prompt().find("Be verbose."), std::string::npos) << session->last_prompt();
+  EXPECT_EQ(session->last_prompt().find("First"), std::string::npos) << session->last_prompt();
+  ASSERT_TRUE(session->handle_line("/reset"));
+  EXPECT_TRUE(session->messages().empty());
+  ASSERT_TRUE(session->handle_line("/nonsense"));
+  EXPECT_NE(errors_.str().find("unknown command /nonsense"), std::string::npos) << errors_.str();
+  EXPECT_FALSE(session->handle_line("/exit"));
+}
+
+TEST(ReadToolsFile, RejectsMalformedFilesNamingTheField) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("mxgemma_tools_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::pair<const char*, const char*> cases[] = {
+      {"{\"type\": \"function\"}", "tools: expected an array"},
+      {"[{\"type\": \"function\"}]", "tools[0].function: missing"},
+      {"[{\"type\": \"function\", \"function\": {\"name\": \"\"}}]", "tools[0].function.name"},
+      {"[{\"type\": \"function\", \"function\": {\"name\": \"f\", \"parameters\": 3}}]",
+       "tools[0].function.parameters: expected a JSON Schema object"},
+      {"[1,", "invalid JSON"},
+  };
+  for (const auto& [text, expected] : cases) {
+    const std::filesystem::path path = dir / "tools.json";
+    std::ofstream(path) << text;
+    try {
+      read_tools_file(path.string());
+      ADD_FAILURE() << "accepted " << text;
+    } catch (const std::invalid_argument& error) {
+      EXPECT_NE(std::string(error.what()).find(expected), std::string::npos) << error.what();
+      EXPECT_NE(std::string(error.what()).find(path.string()), std::string::npos) << error.what();
+    }
+  }
+  EXPECT_THROW(read_tools_file((dir / "absent.json").string()), std::invalid_argument);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace mxgemma
