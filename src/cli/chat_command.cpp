@@ -31,11 +31,13 @@ struct ChatOptions {
   int max_tokens = 1024;
   SamplingFlags sampling;
   ChatTemplateChoice chat_template;
+  std::string template_kwargs;
   int64_t context_size = 4096;
 };
 
 int chat(const ChatOptions& options) {
   const Json tools = options.tools_path.empty() ? Json::array() : read_tools_file(options.tools_path);
+  const Json template_kwargs = parse_template_kwargs(options.template_kwargs);
   LoadedModel loaded = load_model(options.model);
   SelectedChatTemplate chat_template = select_chat_template(*loaded.bundle, options.chat_template);
   Generator generator(*loaded.model, *loaded.tokenizer);
@@ -60,6 +62,7 @@ int chat(const ChatOptions& options) {
   ChatStreams streams{std::cout, std::cerr, std::cerr, ::isatty(STDERR_FILENO) != 0};
   ChatSession session(*loaded.bundle, *loaded.tokenizer, std::move(chat_template), generate, streams, options.system,
                       options.think, tools);
+  session.set_template_kwargs(template_kwargs);
   session.on_reply(print_generation_stats);
 
   // One line per message until /exit or end of input.
@@ -92,6 +95,7 @@ void add_chat_command(CLI::App& app, CommandAction& action) {
 
   command->add_option("--system", options->system, "The system message of the conversation");
   command->add_flag("--think", options->think, "Turn the model's thinking on (enable_thinking in the template); it goes to stderr");
+  add_template_kwargs_option(*command, options->template_kwargs);
   command->add_option("--tools", options->tools_path,
                       "JSON file with an OpenAI tools array ({\"type\": \"function\", \"function\": {name, description, "
                       "parameters}}), passed to the template as tools");

@@ -67,7 +67,8 @@ LoadedModel load_model(const ModelOptions& options, bool with_model) {
 }
 
 std::string format_prompt(const Bundle& bundle, const std::string& system_text, const std::string& user_text,
-                          bool raw, bool enable_thinking, const ChatTemplateChoice& choice) {
+                          bool raw, bool enable_thinking, const ChatTemplateChoice& choice,
+                          const nlohmann::ordered_json& template_kwargs) {
   if (raw) return user_text;
   SelectedChatTemplate chat_template;
   try {
@@ -84,7 +85,29 @@ std::string format_prompt(const Bundle& bundle, const std::string& system_text, 
       {"add_generation_prompt", true},
       {"enable_thinking", enable_thinking},
   };
+  for (const auto& [key, value] : template_kwargs.items()) request[key] = value;
   return render_chat_template(chat_template, chat_template_context(request, "prompt", bundle.tokenizer_config()));
+}
+
+nlohmann::ordered_json parse_template_kwargs(const std::string& text) {
+  if (text.empty()) return nlohmann::ordered_json::object();
+  nlohmann::ordered_json kwargs = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!kwargs.is_object()) {
+    throw std::invalid_argument("--chat-template-kwargs: expected a JSON object such as '{\"tool_choice\": \"required\"}', got: " + text);
+  }
+  for (const char* reserved : {"messages", "tools", "add_generation_prompt"}) {
+    if (kwargs.contains(reserved)) {
+      throw std::invalid_argument(std::string("--chat-template-kwargs: \"") + reserved +
+                                  "\" is set by the command itself and cannot be passed here");
+    }
+  }
+  return kwargs;
+}
+
+void add_template_kwargs_option(CLI::App& command, std::string& text) {
+  command.add_option("--chat-template-kwargs", text,
+                     "Extra chat template keywords as a JSON object, e.g. '{\"tool_choice\": \"required\"}'; "
+                     "enable_thinking here replaces --think");
 }
 
 void add_sampling_options(CLI::App& command, SamplingFlags& flags, const std::string& seed_help) {

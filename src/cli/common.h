@@ -42,9 +42,18 @@ struct LoadedModel {
 LoadedModel load_model(const ModelOptions& options, bool with_model = true);
 
 // The prompt as the chosen chat template formats one user turn (with an optional system turn)
-// and the generation prompt; or `user_text` unchanged when raw.
+// and the generation prompt; or `user_text` unchanged when raw. `template_kwargs` adds template
+// keywords (e.g. tool_choice) and may replace enable_thinking.
 std::string format_prompt(const Bundle& bundle, const std::string& system_text, const std::string& user_text,
-                          bool raw, bool enable_thinking, const ChatTemplateChoice& choice = {});
+                          bool raw, bool enable_thinking, const ChatTemplateChoice& choice = {},
+                          const nlohmann::ordered_json& template_kwargs = nlohmann::ordered_json::object());
+
+// Parses the value of --chat-template-kwargs: a JSON object of extra template keywords, as
+// apply_chat_template's keyword arguments. Throws std::invalid_argument naming the flag.
+nlohmann::ordered_json parse_template_kwargs(const std::string& text);
+
+// Registers --chat-template-kwargs JSON on `command`.
+void add_template_kwargs_option(CLI::App& command, std::string& text);
 
 // Sampling flags of run and chat; the unset ones fall back to generation_config.json.
 struct SamplingFlags {

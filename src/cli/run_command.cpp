@@ -23,6 +23,7 @@ struct RunOptions {
   bool raw = false;
   bool think = false;
   ChatTemplateChoice chat_template;
+  std::string template_kwargs;
   int64_t context_size = 4096;
 };
 
@@ -31,10 +32,11 @@ int run(const RunOptions& options) {
   for (const std::string& stop : options.stop) {
     if (stop.empty()) throw std::invalid_argument("invalid --stop: a stop string must not be empty");
   }
+  const nlohmann::ordered_json template_kwargs = parse_template_kwargs(options.template_kwargs);
   LoadedModel loaded = load_model(options.model);
   const Bundle& bundle = *loaded.bundle;
   const std::string prompt_text = format_prompt(bundle, options.system, options.prompt, options.raw, options.think,
-                                                options.chat_template);
+                                                options.chat_template, template_kwargs);
   // The chat template writes BOS itself; a raw prompt gets one unless it already starts with it.
   const bool add_bos = options.raw && prompt_text.rfind(bundle.tokenizer_config().bos_token, 0) != 0;
   const std::vector<int32_t> prompt = loaded.tokenizer->encode(prompt_text, add_bos, /*parse_special=*/true);
@@ -81,6 +83,7 @@ void add_run_command(CLI::App& app, CommandAction& action) {
                       "Format the prompt with the bundle's template of this name (tokenizer_config.json list)")
       ->excludes(template_file);
   command->add_flag("--think", options->think, "Turn the model's thinking on (enable_thinking in the template)");
+  add_template_kwargs_option(*command, options->template_kwargs);
   command->add_option("-c,--ctx-size", options->context_size, "Context size in tokens")->check(CLI::Range(int64_t(1), int64_t(1) << 24))->capture_default_str();
   command->add_option("-t,--threads", options->model.threads, "Worker threads; 0 uses every core")->check(CLI::Range(0, 1024))->capture_default_str();
   command->callback([options, &action] { action = [options] { return run(*options); }; });

@@ -190,6 +190,7 @@ bool ChatSession::generate_reply() {
   for (const Json& message : messages_) messages.push_back(message);
   Json request = {{"messages", std::move(messages)}, {"add_generation_prompt", true}, {"enable_thinking", enable_thinking_}};
   if (!tools_.empty()) request["tools"] = tools_;
+  for (const auto& [key, value] : template_kwargs_.items()) request[key] = value;
 
   std::vector<int32_t> prompt;
   try {

@@ -48,6 +48,9 @@ class ChatSession {
   // /exit. Returns false when the session should end.
   bool handle_line(std::string line);
 
+  // Extra template keywords for every prompt (e.g. tool_choice); enable_thinking here wins.
+  void set_template_kwargs(nlohmann::ordered_json kwargs) { template_kwargs_ = std::move(kwargs); }
+
   // Called with the result of each reply that ran, e.g. to print statistics.
   void on_reply(std::function<void(const GenerationResult&)> callback) { on_reply_ = std::move(callback); }
 
@@ -81,6 +84,7 @@ class ChatSession {
   std::string system_;
   bool enable_thinking_;
   nlohmann::ordered_json tools_;
+  nlohmann::ordered_json template_kwargs_ = nlohmann::ordered_json::object();
   std::function<void(const GenerationResult&)> on_reply_;
 
   nlohmann::ordered_json messages_ = nlohmann::ordered_json::array();

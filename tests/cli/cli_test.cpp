@@ -21,9 +21,6 @@ using mxgemma::test::CommandResult;
 using mxgemma::test::run_cli;
 using mxgemma::test::tiny_bundle;
 
-
-
-
 TEST(Cli, RunGeneratesAndPrintsStats) {
   const CommandResult result = run_cli("run -m " + tiny_bundle() + " -p hello --max-tokens 8 --temperature 0");
   EXPECT_EQ(result.exit_code, 0) << result.err;
@@ -115,6 +112,22 @@ TEST(Cli, StopStringEndsGeneration) {
   const CommandResult result = run_cli("run -m " + tiny_bundle() + " -p hi --max-tokens 40 --temperature 0 --stop e");
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(result.out.find('e'), std::string::npos) << result.out;
+}
+
+TEST(Cli, ChatTemplateKwargsReachTheTemplate) {
+  const CommandResult result = run_cli("run -m " + tiny_bundle() +
+                                       " -p hi --max-tokens 1 --verbose --chat-template-kwargs '{\"enable_thinking\": true}'");
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.err.find("<|think|>"), std::string::npos) << result.err;
+}
+
+TEST(Cli, MalformedChatTemplateKwargsAreRejected) {
+  for (const std::string kwargs : {"'[1]'", "'{oops'", "'{\"messages\": []}'"}) {
+    const CommandResult result = run_cli("run -m " + tiny_bundle() + " -p hi --chat-template-kwargs " + kwargs);
+    EXPECT_EQ(result.exit_code, 1) << kwargs;
+    EXPECT_NE(result.err.find("--chat-template-kwargs"), std::string::npos) << result.err;
+    EXPECT_EQ(std::count(result.err.begin(), result.err.end(), '\n'), 1) << result.err;
+  }
 }
 
 TEST(Cli, EmptyPromptIsRejected) {

@@ -146,6 +146,18 @@ TEST_F(ChatSessionTest, ReasoningGoesToItsOwnStream) {
   EXPECT_EQ(session->messages().back()["content"], "Hello!");
 }
 
+TEST_F(ChatSessionTest, TemplateKeywordsReachEveryPrompt) {
+  auto session = make_session(kWeatherTools);
+  replies_ = {"A.<turn|>", "B.<turn|>"};
+  ASSERT_TRUE(session->handle_line("First"));
+  EXPECT_EQ(session->last_prompt().find("Tool use is REQUIRED"), std::string::npos) << session->last_prompt();
+  // The bundle's template carries the Osaurus stanza, shown only when tool_choice is "required".
+  session->set_template_kwargs({{"tool_choice", "required"}, {"enable_thinking", true}});
+  ASSERT_TRUE(session->handle_line("Second"));
+  EXPECT_NE(session->last_prompt().find("Tool use is REQUIRED"), std::string::npos) << session->last_prompt();
+  EXPECT_NE(session->last_prompt().find("<|think|>"), std::string::npos) << session->last_prompt();
+}
+
 TEST_F(ChatSessionTest, FailedTurnLeavesHistoryUnchanged) {
   auto session = make_session();
   // The script is empty, so the generator throws as it does for a prompt over the context.
