@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   mxgemma::cli::add_template_command(app, action);
   mxgemma::cli::add_chat_command(app, action);
   mxgemma::cli::add_inspect_command(app, action);
+  mxgemma::cli::add_convert_command(app, action);
 
   app.set_version_flag("--version", "mxgemma " MXGEMMA_VERSION);
   try {
