@@ -14,6 +14,10 @@ packages=(
   libbenchmark-dev=1.7.1-1
   libcpp-httplib-dev=0.11.4+ds-1+deb12u1
   pkg-config=1.8.1-1
+  libjpeg62-turbo-dev=1:2.1.5-2
+  libpng-dev=1.6.39-2+deb12u4
+  libwebp-dev=1.2.4-0.2+deb12u1
+  libstb-dev=0.0~git20220908.8b5f1f3+ds-1
   python3-venv
   nodejs
   npm
