@@ -17,4 +17,9 @@ if [[ "${MXGEMMA_SKIP_SANITIZERS:-0}" != 1 ]]; then
   scripts/build.sh --sanitize build-asan
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j"$(nproc)"
+
+  # The image decoders take untrusted files: fuzz them under the sanitizers for a while.
+  cmake --build build-asan --target mxgemma_fuzz_image_decode
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    build-asan/src/media/mxgemma_fuzz_image_decode "${MXGEMMA_FUZZ_SECONDS:-120}"
 fi
