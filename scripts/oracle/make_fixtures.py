@@ -303,6 +303,108 @@ def warn_if_goldens_stale(generated_dir: Path) -> None:
               "scripts/oracle/record_goldens.py", file=sys.stderr)
 
 
+# A tiny Gemma 3 (gemma3_text) in the layout of google/gemma-3-270m's config.json. The values
+# differ from the defaults where a decoder could silently use the wrong one: query_pre_attn_scalar
+# is not head_dim, full layers scale RoPE positions linearly, and the window of 8 is short.
+TINY_GEMMA3_CONFIG = {
+    "architectures": ["Gemma3ForCausalLM"],
+    "model_type": "gemma3_text",
+    "hidden_size": 96,  # sqrt(96) is not a bfloat16 value, so the embedding scale's rounding shows
+    "intermediate_size": 128,
+    "num_hidden_layers": 6,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 32,
+    "query_pre_attn_scalar": 48,
+    "sliding_window": 8,
+    "sliding_window_pattern": 3,
+    "layer_types": ["sliding_attention", "sliding_attention", "full_attention"] * 2,
+    "rope_theta": 1000000.0,
+    "rope_local_base_freq": 10000.0,
+    "rope_scaling": {"rope_type": "linear", "factor": 8.0},
+    "rms_norm_eps": 1e-6,
+    "hidden_activation": "gelu_pytorch_tanh",
+    "max_position_embeddings": 4096,
+    "attn_logit_softcapping": None,
+    "final_logit_softcapping": None,
+    "tie_word_embeddings": True,
+    "torch_dtype": "float32",
+}
+
+
+def tiny_gemma3_tensors(config: dict, seed: int) -> dict:
+    """Random float32 weights with Gemma3ForCausalLM names. Norm weights are centered on 0,
+    because Gemma 3 scales by (1 + w)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    hidden, inter = config["hidden_size"], config["intermediate_size"]
+    head_dim = config["head_dim"]
+    q_width = config["num_attention_heads"] * head_dim
+    kv_width = config["num_key_value_heads"] * head_dim
+
+    def dense(rows: int, cols: int) -> np.ndarray:
+        return (rng.standard_normal((rows, cols)) / np.sqrt(cols)).astype(np.float32)
+
+    def norm(width: int) -> np.ndarray:
+        return (0.3 * rng.standard_normal(width)).astype(np.float32)
+
+    tensors = {"model.embed_tokens.weight": (0.5 * rng.standard_normal(
+        (config["vocab_size"], hidden))).astype(np.float32)}
+    for i in range(config["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        tensors[p + "self_attn.q_proj.weight"] = dense(q_width, hidden)
+        tensors[p + "self_attn.k_proj.weight"] = dense(kv_width, hidden)
+        tensors[p + "self_attn.v_proj.weight"] = dense(kv_width, hidden)
+        tensors[p + "self_attn.o_proj.weight"] = dense(hidden, q_width)
+        tensors[p + "self_attn.q_norm.weight"] = norm(head_dim)
+        tensors[p + "self_attn.k_norm.weight"] = norm(head_dim)
+        tensors[p + "mlp.gate_proj.weight"] = dense(inter, hidden)
+        tensors[p + "mlp.up_proj.weight"] = dense(inter, hidden)
+        tensors[p + "mlp.down_proj.weight"] = dense(hidden, inter)
+        for name in ("input_layernorm", "post_attention_layernorm", "pre_feedforward_layernorm",
+                     "post_feedforward_layernorm"):
+            tensors[p + name + ".weight"] = norm(hidden)
+    tensors["model.norm.weight"] = norm(hidden)
+    return tensors
+
+
+def make_tiny_gemma3(generated_dir: Path) -> None:
+    """Write tiny-gemma3-source/ (Hugging Face layout) and tiny-gemma3/, mlx-lm's mxfp4 g32 convert
+    of it with embed_tokens and the norms in float16, the split of scripts/fetch_real_model.sh.
+
+    A quantized embedding would also change the reference: mlx-lm dequantizes an mxfp4
+    QuantizedEmbedding to bfloat16, so its scaled embedding rows would be rounded to bfloat16."""
+    from mlx_lm.convert import convert
+    from safetensors.numpy import save_file
+
+    tokenizer = tiny_tokenizer.build_tokenizer(
+        CORPUS_PATH.read_text(encoding="utf-8"), TINY_VOCAB_SIZE
+    )
+    token_ids = tiny_tokenizer.special_token_ids()
+    config = dict(TINY_GEMMA3_CONFIG, vocab_size=TINY_VOCAB_SIZE,
+                  bos_token_id=token_ids["<bos>"], eos_token_id=token_ids["<eos>"],
+                  pad_token_id=token_ids["<pad>"])
+    source_dir = generated_dir / "tiny-gemma3-source"
+    reset_dir(source_dir)
+    write_json(source_dir / "config.json", config)
+    write_json(source_dir / "generation_config.json", generation_config(token_ids))
+    write_json(source_dir / "tokenizer_config.json",
+               tokenizer_config(CHAT_TEMPLATE_PATH.read_text(encoding="utf-8")))
+    (source_dir / "tokenizer.json").write_text(tokenizer.to_str(pretty=True) + "\n", encoding="utf-8")
+    save_file(tiny_gemma3_tensors(config, SEED), str(source_dir / "model.safetensors"),
+              metadata={"format": "pt"})
+
+    out_dir = generated_dir / "tiny-gemma3"
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    convert(str(source_dir), mlx_path=str(out_dir), quantize=True, q_group_size=32, q_bits=4,
+            q_mode="mxfp4", dtype="float16",
+            quant_predicate=lambda path, module: not path.endswith("embed_tokens"))
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(source_dir / name, out_dir / name)
+
+
 def make_tiny_bundles(generated_dir: Path) -> None:
     started = time.monotonic()
     source_dir = generated_dir / "tiny-source"
@@ -311,6 +413,7 @@ def make_tiny_bundles(generated_dir: Path) -> None:
     run_mlxvlm_convert(source_dir, generated_dir / "tiny-mlxvlm", "mxfp4", 4, 32)
     run_mlxvlm_convert(source_dir, generated_dir / "tiny-affine", "affine", 4, 64)
     run_mlxvlm_convert(source_dir, generated_dir / "tiny-affine8", "affine", 8, 64)
+    make_tiny_gemma3(generated_dir)
     print(f"tiny bundles written to {generated_dir} in {time.monotonic() - started:.1f} s")
 
 

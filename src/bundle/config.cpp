@@ -101,6 +101,19 @@ void parse_layer_types(const JsonFields& text, TextConfig& config) {
                            list[i].dump());
       }
     }
+    // mlx-lm's gemma3_text reads only sliding_window_pattern, so a config whose two fields
+    // disagree would run differently there.
+    if (config.model_type == "gemma3_text" && text.has("sliding_window_pattern")) {
+      const int pattern = require_positive_int(text, "sliding_window_pattern");
+      for (int layer = 0; layer < config.num_hidden_layers; ++layer) {
+        const bool full = (layer + 1) % pattern == 0;
+        if (full != (config.layer_types[layer] == LayerType::full_attention)) {
+          text.fail("layer_types", "layer " + std::to_string(layer) +
+                                       " disagrees with sliding_window_pattern " +
+                                       std::to_string(pattern));
+        }
+      }
+    }
     return;
   }
   if (!text.has("sliding_window_pattern")) {
@@ -158,7 +171,9 @@ TextConfig parse_text_config(const JsonFields& text, const std::string& default_
   config.use_double_wide_mlp = text.get_bool("use_double_wide_mlp", false);
   config.attention_k_eq_v = text.get_bool("attention_k_eq_v", false);
   config.final_logit_softcapping = text.get_double("final_logit_softcapping", 0.0);
-  config.query_pre_attn_scalar = text.get_double("query_pre_attn_scalar", 0.0);
+  // mlx-lm's and transformers' Gemma 3 default is 256; Gemma 4 ignores the field.
+  const double default_query_scalar = config.model_type == "gemma3_text" ? 256.0 : 0.0;
+  config.query_pre_attn_scalar = text.get_double("query_pre_attn_scalar", default_query_scalar);
   config.hidden_activation = text.get_string("hidden_activation", config.hidden_activation);
   config.tie_word_embeddings = text.get_bool("tie_word_embeddings", true);
   if (!config.tie_word_embeddings) {

@@ -1,6 +1,7 @@
 #include "model/gemma4_text.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -13,21 +14,53 @@ namespace {
 
 std::string layer_prefix(int index) { return "layers." + std::to_string(index) + "."; }
 
+// Rounds to the nearest bfloat16 value, ties to even (finite inputs only).
+float round_to_bfloat16(float value) {
+  uint32_t bits = std::bit_cast<uint32_t>(value);
+  bits += 0x7fffu + ((bits >> 16) & 1u);
+  return std::bit_cast<float>(bits & 0xffff0000u);
+}
+
 }  // namespace
 
 Gemma4TextModel::Gemma4TextModel(const Bundle& bundle, ThreadPool& pool)
     : config_(bundle.text_config()), pool_(&pool) {
-  if (config_.model_type != "gemma4_text") {
-    throw std::invalid_argument("Gemma 4 text decoder cannot run model_type \"" + config_.model_type + "\"");
+  if (config_.model_type != "gemma4_text" && config_.model_type != "gemma3_text") {
+    throw std::invalid_argument("text decoder: unsupported model_type \"" + config_.model_type +
+                                "\" (supported: gemma4_text, gemma3_text)");
   }
+  const bool gemma3 = config_.model_type == "gemma3_text";
+  // Gemma 3 (mlx-lm gemma3_text, HF Gemma3Model): q.k scaled by query_pre_attn_scalar^-0.5, no v
+  // norm, and the embedding scale sqrt(hidden) rounded to bfloat16. mlx-lm always rounds it so, and
+  // HF casts it to the weights' dtype, which is bfloat16 in Google's checkpoints. Gemma 4: scale 1.
+  if (gemma3) {
+    if (config_.query_pre_attn_scalar <= 0.0) {
+      throw std::invalid_argument("gemma3_text: query_pre_attn_scalar must be positive, got " +
+                                  std::to_string(config_.query_pre_attn_scalar));
+    }
+    attention_scale_ = float(1.0 / std::sqrt(config_.query_pre_attn_scalar));
+    embedding_scale_ = round_to_bfloat16(std::sqrt(float(config_.hidden_size)));
+  } else {
+    embedding_scale_ = std::sqrt(float(config_.hidden_size));
+  }
+  has_v_norm_ = !gemma3;
+
   auto name = [&](const std::string& local) { return bundle.text_tensor_name(local); };
   auto module = [&](const std::string& local) {
     return bundle.linear(name(local));
   };
   auto vec = [&](const std::string& local) { return bundle.tensor_f32(name(local)); };
+  // Gemma 1-3 store an RMSNorm weight w and scale by (1 + w); Gemma 4 stores the factor itself.
+  auto norm = [&](const std::string& local) {
+    std::vector<float> weight = vec(local);
+    if (gemma3) {
+      for (float& w : weight) w += 1.0f;
+    }
+    return weight;
+  };
 
   embed_tokens_ = module("embed_tokens");
-  final_norm_ = vec("norm.weight");
+  final_norm_ = norm("norm.weight");
   if (config_.hidden_size_per_layer_input > 0) {
     embed_tokens_per_layer_ = module("embed_tokens_per_layer");
     per_layer_model_projection_ = module("per_layer_model_projection");
@@ -49,19 +82,19 @@ Gemma4TextModel::Gemma4TextModel(const Bundle& bundle, ThreadPool& pool)
 
     layer.q_proj = module(p + "self_attn.q_proj");
     layer.o_proj = module(p + "self_attn.o_proj");
-    layer.q_norm = vec(p + "self_attn.q_norm.weight");
+    layer.q_norm = norm(p + "self_attn.q_norm.weight");
     if (layer.owns_kv) {
       layer.k_proj = module(p + "self_attn.k_proj");
       layer.v_proj = module(p + "self_attn.v_proj");
-      layer.k_norm = vec(p + "self_attn.k_norm.weight");
+      layer.k_norm = norm(p + "self_attn.k_norm.weight");
     }
     layer.gate_proj = module(p + "mlp.gate_proj");
     layer.up_proj = module(p + "mlp.up_proj");
     layer.down_proj = module(p + "mlp.down_proj");
-    layer.input_layernorm = vec(p + "input_layernorm.weight");
-    layer.post_attention_layernorm = vec(p + "post_attention_layernorm.weight");
-    layer.pre_feedforward_layernorm = vec(p + "pre_feedforward_layernorm.weight");
-    layer.post_feedforward_layernorm = vec(p + "post_feedforward_layernorm.weight");
+    layer.input_layernorm = norm(p + "input_layernorm.weight");
+    layer.post_attention_layernorm = norm(p + "post_attention_layernorm.weight");
+    layer.pre_feedforward_layernorm = norm(p + "pre_feedforward_layernorm.weight");
+    layer.post_feedforward_layernorm = norm(p + "post_feedforward_layernorm.weight");
     if (config_.hidden_size_per_layer_input > 0) {
       layer.per_layer_input_gate = module(p + "per_layer_input_gate");
       layer.per_layer_projection = module(p + "per_layer_projection");
@@ -206,11 +239,10 @@ void Gemma4TextModel::run_rows(std::span<const int32_t> tokens, Logits which, fl
 
 void Gemma4TextModel::embed(std::span<const int32_t> tokens) {
   const int64_t hidden = config_.hidden_size;
-  const float scale = std::sqrt(float(hidden));
   for (size_t t = 0; t < tokens.size(); ++t) {
     float* row = act_.hidden.data() + int64_t(t) * hidden;
     dequantize_row(embed_tokens_, tokens[t], row);
-    for (int64_t i = 0; i < hidden; ++i) row[i] *= scale;
+    for (int64_t i = 0; i < hidden; ++i) row[i] *= embedding_scale_;
   }
   observe("embedding", -1, act_.hidden.data(), int64_t(tokens.size()), hidden);
 }
@@ -264,7 +296,7 @@ void Gemma4TextModel::attention_block(int layer_index, int64_t rows) {
     matmul(layer.k_proj, act_.normed.data(), rows, act_.key.data(), *pool_);
     matmul(layer.v_proj, act_.normed.data(), rows, act_.value.data(), *pool_);
     rms_norm_rows(act_.key.data(), rows * layer.kv_heads, layer.head_dim, layer.k_norm.data(), eps);
-    rms_norm_rows(act_.value.data(), rows * layer.kv_heads, layer.head_dim, nullptr, eps);
+    if (has_v_norm_) rms_norm_rows(act_.value.data(), rows * layer.kv_heads, layer.head_dim, nullptr, eps);
     for (int64_t t = 0; t < rows; ++t) {
       float* key_row = act_.key.data() + t * kv_width;
       layer.rope.apply(key_row, layer.kv_heads, row_positions_[t]);
@@ -281,8 +313,9 @@ void Gemma4TextModel::attention_block(int layer_index, int64_t rows) {
   add_scaled(act_.hidden.data(), act_.scratch.data(), 1.0f, rows * hidden);
 }
 
-// softmax(q k^T) v per query head over the visible positions, with scale 1 because q and k are
-// RMS-normed. A sliding layer attends to the last sliding_window positions, the current one included.
+// softmax(attention_scale_ * q k^T) v per query head over the visible positions. Gemma 4 uses
+// scale 1 because q and k are RMS-normed. A sliding layer attends to the last sliding_window
+// positions, the current one included.
 void Gemma4TextModel::attend(const Layer& layer, int64_t rows) {
   const int heads = config_.num_attention_heads;
   const int head_dim = layer.head_dim;
@@ -307,7 +340,7 @@ void Gemma4TextModel::attend(const Layer& layer, int64_t rows) {
       float max_score = -INFINITY;
       for (int64_t j = 0; j < count; ++j) {
         const float* k = kv.keys->data() + KVCache::slot(kv, first + j) * kv_width + kv_offset;
-        scores[j] = dot(q, k, head_dim);
+        scores[j] = dot(q, k, head_dim) * attention_scale_;
         max_score = std::max(max_score, scores[j]);
       }
       float sum = 0.0f;

@@ -1,10 +1,15 @@
-// The Gemma 4 text decoder (model_type "gemma4_text"), computed in fp32 from the bundle's weights.
+// The Gemma 4 text decoder (model_type "gemma4_text") and the Gemma 3 one ("gemma3_text"),
+// computed in fp32 from the bundle's weights.
 //
-// Each token starts as its embedding times sqrt(hidden), and per-layer inputs come from the
-// per-layer embedding table plus a projection of that embedding. Each layer then runs
+// Each token starts as its embedding times sqrt(hidden), and in Gemma 4 per-layer inputs come from
+// the per-layer embedding table plus a projection of that embedding. Each layer then runs
 // sandwich-normed attention (sliding-window or full, q/k norms, scale-free v norm, scale 1), a
 // GeGLU MLP, the per-layer input gate and the layer scalar. The final norm, the tied output head
 // and the logit soft-cap give the logits.
+//
+// Gemma 3 is the same graph less per-layer inputs, KV sharing, the v norm and the layer scalar. Its
+// RMSNorm weights w scale by (1 + w), q.k is scaled by query_pre_attn_scalar^-0.5, the embedding
+// scale is rounded to bfloat16, and the logits get a soft-cap only when the config sets one.
 #pragma once
 
 #include <cstdint>
@@ -115,6 +120,9 @@ class Gemma4TextModel {
   std::vector<int64_t> row_positions_;
   std::vector<KVCache::LayerView> row_views_;
   ActivationObserver observer_;
+  float attention_scale_ = 1.0f;  // multiplies q.k before the softmax
+  float embedding_scale_ = 1.0f;  // multiplies each embedding row
+  bool has_v_norm_ = true;        // scale-free RMSNorm on v (Gemma 4 only)
 };
 
 }  // namespace mxgemma
