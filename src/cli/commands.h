@@ -17,6 +17,7 @@ void add_logits_command(CLI::App& app, CommandAction& action);
 void add_bench_command(CLI::App& app, CommandAction& action);
 void add_template_command(CLI::App& app, CommandAction& action);
 void add_chat_command(CLI::App& app, CommandAction& action);
+void add_serve_command(CLI::App& app, CommandAction& action);
 void add_inspect_command(CLI::App& app, CommandAction& action);
 void add_convert_command(CLI::App& app, CommandAction& action);
 

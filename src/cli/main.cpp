@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   mxgemma::cli::add_bench_command(app, action);
   mxgemma::cli::add_template_command(app, action);
   mxgemma::cli::add_chat_command(app, action);
+  mxgemma::cli::add_serve_command(app, action);
   mxgemma::cli::add_inspect_command(app, action);
   mxgemma::cli::add_convert_command(app, action);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -23,6 +24,10 @@ void validate(const SamplingParams& p) {
   if (p.repeat_last_n < 0) fail("repeat_last_n", "must be >= 0");
   if (!std::isfinite(p.presence_penalty)) fail("presence_penalty", "must be finite");
   if (!std::isfinite(p.frequency_penalty)) fail("frequency_penalty", "must be finite");
+  for (const auto& [token, bias] : p.logit_bias) {
+    if (token < 0) fail("logit_bias", "token id " + std::to_string(token) + " is negative");
+    if (!std::isfinite(bias)) fail("logit_bias", "the bias of token " + std::to_string(token) + " must be finite");
+  }
 }
 
 int32_t argmax(std::span<const float> values) {
@@ -32,6 +37,11 @@ int32_t argmax(std::span<const float> values) {
 Sampler::Sampler(const SamplingParams& params) : params_(params), rng_(params.seed) { validate(params); }
 
 void Sampler::apply_penalties(std::span<float> logits, std::span<const int32_t> history) const {
+  for (const auto& [token, bias] : params_.logit_bias) {
+    if (size_t(token) >= logits.size()) continue;  // the server checks ids against the vocabulary
+    float& logit = logits[size_t(token)];
+    logit = bias <= kBanningLogitBias ? -std::numeric_limits<float>::infinity() : logit + bias;
+  }
   const bool repetition = params_.repetition_penalty != 1.0f;
   const bool openai = params_.presence_penalty != 0.0f || params_.frequency_penalty != 0.0f;
   if ((!repetition && !openai) || params_.repeat_last_n == 0) return;
@@ -50,6 +60,33 @@ void Sampler::apply_penalties(std::span<float> logits, std::span<const int32_t> 
 
 int32_t Sampler::sample(std::span<float> logits, std::span<const int32_t> history) {
   apply_penalties(logits, history);
+  return pick(logits);
+}
+
+int32_t Sampler::sample_allowed(std::span<float> logits, std::span<const int32_t> history,
+                                const std::function<bool(int32_t)>& allowed) {
+  apply_penalties(logits, history);
+  constexpr float kExcluded = -std::numeric_limits<float>::infinity();
+  // Rejection first: with a model that follows the format, the first pick is usually allowed.
+  // Excluding a rejected token and picking again samples from the renormalized rest.
+  constexpr int kMaxRejections = 16;
+  for (int attempt = 0; attempt < kMaxRejections; ++attempt) {
+    if (logits.empty() || logits[size_t(argmax(logits))] == kExcluded) return -1;
+    const int32_t token = pick(logits);
+    if (allowed(token)) return token;
+    logits[size_t(token)] = kExcluded;
+  }
+  // Then one pass over the whole vocabulary.
+  bool any = false;
+  for (size_t i = 0; i < logits.size(); ++i) {
+    if (logits[i] == kExcluded) continue;
+    if (allowed(int32_t(i))) any = true;
+    else logits[i] = kExcluded;
+  }
+  return any ? pick(logits) : -1;
+}
+
+int32_t Sampler::pick(std::span<const float> logits) {
   if (params_.temperature == 0.0f || params_.top_k == 1) return argmax(logits);
 
   // Candidates sorted by logit, cut by top-k first so the sort stays short.

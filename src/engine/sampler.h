@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace mxgemma {
@@ -18,11 +20,16 @@ struct SamplingParams {
   int repeat_last_n = 64;           // how many recent tokens the penalty looks at
   float presence_penalty = 0.0f;    // OpenAI-style, subtracted once per seen token
   float frequency_penalty = 0.0f;   // OpenAI-style, subtracted per occurrence
+  // OpenAI logit_bias: added to a token's logit before sampling; -100 or less bans the token.
+  std::vector<std::pair<int32_t, float>> logit_bias;
   uint64_t seed = 0;
 };
 
 // Throws std::invalid_argument naming the field for out-of-range values.
 void validate(const SamplingParams& params);
+
+// The bias at or below which logit_bias bans a token, as OpenAI documents -100.
+constexpr float kBanningLogitBias = -100.0f;
 
 class Sampler {
  public:
@@ -31,8 +38,16 @@ class Sampler {
   // Picks the next token from `logits` (modified in place), given the tokens so far.
   int32_t sample(std::span<float> logits, std::span<const int32_t> history);
 
+  // Like sample, but picks only tokens for which `allowed` is true (constrained decoding): the
+  // distribution is the same with every other token's probability set to 0. Returns -1 when no
+  // token of `logits` is allowed.
+  int32_t sample_allowed(std::span<float> logits, std::span<const int32_t> history,
+                         const std::function<bool(int32_t)>& allowed);
+
  private:
   void apply_penalties(std::span<float> logits, std::span<const int32_t> history) const;
+  // Temperature, top-k, top-p and min-p over logits that already carry the penalties.
+  int32_t pick(std::span<const float> logits);
 
   SamplingParams params_;
   std::mt19937_64 rng_;

@@ -132,6 +132,27 @@ TEST(Sampler, PresenceAndFrequencyPenalties) {
   EXPECT_FLOAT_EQ(logits[1], 1.0f);
 }
 
+TEST(Sampler, LogitBiasShiftsAndBans) {
+  SamplingParams params;
+  params.temperature = 0.0f;
+  params.logit_bias = {{0, -100.0f}, {2, 1.5f}};
+  Sampler sampler(params);
+  std::vector<float> logits = {5.0f, 1.0f, 0.0f};
+  EXPECT_EQ(sampler.sample(logits, {}), 2);  // 0 is banned, and 0 + 1.5 beats 1
+  EXPECT_TRUE(std::isinf(logits[0]) && logits[0] < 0);
+  EXPECT_FLOAT_EQ(logits[2], 1.5f);
+
+  // A banned token is never drawn, at any temperature.
+  params.temperature = 5.0f;
+  params.logit_bias = {{1, -100.0f}};
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    params.seed = seed;
+    Sampler hot(params);
+    std::vector<float> flat = {0.0f, 0.0f, 0.0f};
+    EXPECT_NE(hot.sample(flat, {}), 1);
+  }
+}
+
 TEST(Sampler, InvalidParametersAreRejected) {
   SamplingParams negative_temperature;
   negative_temperature.temperature = -1.0f;
