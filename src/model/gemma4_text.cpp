@@ -157,7 +157,33 @@ void Gemma4TextModel::check_token_ids(std::span<const int32_t> tokens) const {
 
 void Gemma4TextModel::forward(std::span<const int32_t> tokens, KVCache& cache, Logits which,
                               std::vector<float>& logits) {
+  forward(tokens, cache, which, logits, SoftTokens{});
+}
+
+void Gemma4TextModel::forward(std::span<const int32_t> tokens, KVCache& cache, Logits which,
+                              std::vector<float>& logits, const SoftTokens& soft_tokens) {
   check_token_ids(tokens);
+  // Soft-token row per position, or null: the i-th placeholder takes row i (masked_scatter).
+  const int64_t hidden = config_.hidden_size;
+  std::vector<const float*> soft_rows(tokens.size(), nullptr);
+  if (!soft_tokens.rows.empty() || soft_tokens.token_id >= 0) {
+    if (soft_tokens.rows.size() % size_t(hidden) != 0) {
+      throw std::invalid_argument("soft tokens: " + std::to_string(soft_tokens.rows.size()) +
+                                  " values are not rows of the hidden size " + std::to_string(hidden));
+    }
+    const int64_t count = int64_t(soft_tokens.rows.size()) / hidden;
+    int64_t next = 0;
+    for (size_t t = 0; t < tokens.size(); ++t) {
+      if (tokens[t] != soft_tokens.token_id) continue;
+      if (next < count) soft_rows[t] = soft_tokens.rows.data() + next * hidden;
+      ++next;
+    }
+    if (next != count) {
+      throw std::invalid_argument("soft tokens: the prompt has " + std::to_string(next) + " tokens of id " +
+                                  std::to_string(soft_tokens.token_id) + " for " + std::to_string(count) +
+                                  " soft-token rows");
+    }
+  }
   cache.ensure_capacity(cache.length() + int64_t(tokens.size()));
 
   const int64_t vocab = config_.vocab_size;
@@ -172,6 +198,7 @@ void Gemma4TextModel::forward(std::span<const int32_t> tokens, KVCache& cache, L
     row_caches_.assign(size_t(count), &cache);
     row_positions_.resize(size_t(count));
     for (int64_t t = 0; t < count; ++t) row_positions_[size_t(t)] = cache.length() + t;
+    soft_rows_.assign(soft_rows.begin() + begin, soft_rows.begin() + begin + count);
     run_rows(tokens.subspan(size_t(begin), size_t(count)), chunk_logits, out);
     cache.commit(count);
   }
@@ -195,6 +222,7 @@ void Gemma4TextModel::decode_batch(std::span<const int32_t> tokens, std::span<KV
   row_caches_.assign(caches.begin(), caches.end());
   row_positions_.resize(caches.size());
   for (size_t i = 0; i < caches.size(); ++i) row_positions_[i] = caches[i]->length();
+  soft_rows_.assign(caches.size(), nullptr);
   logits.resize(tokens.size() * size_t(config_.vocab_size));
   run_rows(tokens, Logits::all, logits.data());
   for (KVCache* cache : caches) cache->commit(1);
@@ -241,6 +269,10 @@ void Gemma4TextModel::embed(std::span<const int32_t> tokens) {
   const int64_t hidden = config_.hidden_size;
   for (size_t t = 0; t < tokens.size(); ++t) {
     float* row = act_.hidden.data() + int64_t(t) * hidden;
+    if (soft_rows_[t] != nullptr) {
+      std::copy_n(soft_rows_[t], hidden, row);
+      continue;
+    }
     dequantize_row(embed_tokens_, tokens[t], row);
     for (int64_t i = 0; i < hidden; ++i) row[i] *= embedding_scale_;
   }
@@ -264,7 +296,9 @@ void Gemma4TextModel::compute_per_layer_inputs(std::span<const int32_t> tokens) 
   const float combine_scale = 1.0f / std::sqrt(2.0f);
   float* token_part = act_.scratch.data();
   for (int64_t t = 0; t < rows; ++t) {
-    dequantize_row(embed_tokens_per_layer_, tokens[size_t(t)], token_part);
+    // A soft-token position looks up pad_token_id, which is 0 in every Gemma 4 config.
+    const int32_t token = soft_rows_[size_t(t)] != nullptr ? 0 : tokens[size_t(t)];
+    dequantize_row(embed_tokens_per_layer_, token, token_part);
     float* row = projected + t * width;
     for (int64_t j = 0; j < width; ++j) row[j] = (row[j] + token_part[j] * token_scale) * combine_scale;
   }

@@ -53,6 +53,20 @@ class Gemma4TextModel {
   // cache cannot hold the tokens.
   void forward(std::span<const int32_t> tokens, KVCache& cache, Logits which, std::vector<float>& logits);
 
+  // Embeddings that take the place of a prompt's placeholder tokens, such as an image's soft
+  // tokens: the i-th occurrence of token_id in the prompt gets row i of `rows` [count, hidden].
+  struct SoftTokens {
+    int32_t token_id = -1;
+    std::span<const float> rows;
+  };
+
+  // forward, with each placeholder position embedded as its soft-token row (not scaled by
+  // sqrt(hidden)) and given the per-layer token embedding of id 0 (pad), as mlx-vlm 0.7.10 and
+  // transformers 5.25 do. The rows may span several chunks. Throws std::invalid_argument when the
+  // count of token_id in `tokens` differs from the count of rows.
+  void forward(std::span<const int32_t> tokens, KVCache& cache, Logits which, std::vector<float>& logits,
+               const SoftTokens& soft_tokens);
+
   // Decodes one token for each of several sequences in one pass, so the weights are read once for
   // all of them: tokens[i] goes in at position caches[i]->length() of caches[i]. Writes logits
   // [tokens.size(), vocab]. The caches must be distinct. Throws as forward does.
@@ -119,6 +133,8 @@ class Gemma4TextModel {
   std::vector<KVCache*> row_caches_;
   std::vector<int64_t> row_positions_;
   std::vector<KVCache::LayerView> row_views_;
+  // Row t of the current pass takes soft-token row soft_rows_[t] when it is not null.
+  std::vector<const float*> soft_rows_;
   ActivationObserver observer_;
   float attention_scale_ = 1.0f;  // multiplies q.k before the softmax
   float embedding_scale_ = 1.0f;  // multiplies each embedding row
