@@ -18,6 +18,9 @@ packages=(
   libpng-dev=1.6.39-2+deb12u4
   libwebp-dev=1.2.4-0.2+deb12u1
   libstb-dev=0.0~git20220908.8b5f1f3+ds-1
+  libsndfile1-dev=1.2.0-1+deb12u1
+  libsamplerate0-dev=0.2.2-3
+  libfftw3-dev=3.3.10-1
   python3-venv
   nodejs
   npm
