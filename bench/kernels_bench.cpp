@@ -159,6 +159,21 @@ void register_all() {
                                  table, &head, int64_t(1))
         ->UseRealTime()
         ->MinTime(1.0);
+    // Four sequences decoded together, as the server's batched decode runs them.
+    benchmark::RegisterBenchmark(("batch4_mxfp4_6144x1536" + suffix).c_str(), run_matmul, table,
+                                 &gate, int64_t(4))
+        ->UseRealTime()
+        ->MinTime(0.5);
+    benchmark::RegisterBenchmark(("batch4_f16_head_262144x1536" + suffix).c_str(), run_matmul,
+                                 table, &head, int64_t(4))
+        ->UseRealTime()
+        ->MinTime(1.0);
+    for (int64_t tokens : {8, 16, 17, 32}) {
+      benchmark::RegisterBenchmark(("batch" + std::to_string(tokens) + "_mxfp4_6144x1536" + suffix).c_str(),
+                                   run_matmul, table, &gate, tokens)
+          ->UseRealTime()
+          ->MinTime(0.3);
+    }
     benchmark::RegisterBenchmark(("prefill512_mxfp4_6144x1536" + suffix).c_str(), run_matmul, table,
                                  &gate, int64_t(512))
         ->UseRealTime()

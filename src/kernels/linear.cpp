@@ -1,7 +1,8 @@
 // matmul() and dequantize_row(): argument checks, the run-time ISA pick, and the threading of the
-// per-ISA kernels. Decode (one token) splits rows across threads. Prefill gives each thread blocks
-// of kTileRows rows, dequantizes kDepthChunk inputs of a block at a time, and multiplies that tile
-// with every token before moving on.
+// per-ISA kernels. Decode (one token) splits rows across threads. A small batch (several sequences
+// decoded together) runs the decode kernel for each token over blocks of rows that stay in cache.
+// Prefill gives each thread blocks of kTileRows rows, dequantizes kDepthChunk inputs of a block at
+// a time, and multiplies that tile with every token before moving on.
 #include "kernels/linear.h"
 
 #include <algorithm>
@@ -22,6 +23,10 @@ constexpr int64_t kDepthChunk = 256;
 // Rows per decode work item: enough to amortize the pool's dispatch, small enough to balance
 // threads.
 constexpr int64_t kMatvecMinRows = 16;
+
+// Up to this many tokens the small-batch path wins: the prefill tiles' dequantize-and-transpose
+// work is the same for 2 tokens as for 512 and pays off only over many tokens.
+constexpr int64_t kSmallBatchMaxTokens = 16;
 
 const char* format_name(WeightFormat format) {
   switch (format) {
@@ -87,6 +92,32 @@ void matvec(const KernelTable& table, const WeightMatrix& w, const float* x, flo
   }
   pool.parallel_for(w.rows, kMatvecMinRows, [&](int64_t begin, int64_t end) {
     table.matvec_rows(w, x, sums, y, begin, end);
+  });
+}
+
+// Runs the decode kernel for every token over one block of rows at a time: the block's weights
+// come from memory once and stay in cache for the other tokens.
+void matmul_small_batch(const KernelTable& table, const WeightMatrix& w, const float* x,
+                        int64_t num_tokens, float* y, ThreadPool& pool) {
+  constexpr int64_t kBlockRows = 32;
+  thread_local std::vector<float> x_group_sums;
+  const int64_t groups = w.format == WeightFormat::affine ? w.cols / w.group_size : 0;
+  x_group_sums.assign(size_t(groups * num_tokens), 0.0f);
+  for (int64_t t = 0; t < num_tokens; ++t) {
+    for (int64_t g = 0; g < groups; ++g) {
+      float sum = 0.0f;
+      for (int64_t c = g * w.group_size; c < (g + 1) * w.group_size; ++c) sum += x[t * w.cols + c];
+      x_group_sums[size_t(t * groups + g)] = sum;
+    }
+  }
+  const float* sums = x_group_sums.data();
+  pool.parallel_for(w.rows, kMatvecMinRows, [&](int64_t begin, int64_t end) {
+    for (int64_t r0 = begin; r0 < end; r0 += kBlockRows) {
+      const int64_t r1 = std::min(end, r0 + kBlockRows);
+      for (int64_t t = 0; t < num_tokens; ++t) {
+        table.matvec_rows(w, x + t * w.cols, groups > 0 ? sums + t * groups : nullptr, y + t * w.rows, r0, r1);
+      }
+    }
   });
 }
 
@@ -213,6 +244,8 @@ void matmul_with_table(const KernelTable& table, const WeightMatrix& w, const fl
   if (x == nullptr || y == nullptr) throw std::invalid_argument("matmul: x or y is null");
   if (num_tokens == 1) {
     matvec(table, w, x, y, pool);
+  } else if (num_tokens <= kSmallBatchMaxTokens) {
+    matmul_small_batch(table, w, x, num_tokens, y, pool);
   } else {
     matmul_tiled(table, w, x, num_tokens, y, pool);
   }

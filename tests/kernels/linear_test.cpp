@@ -267,15 +267,27 @@ TEST(Matmul, Mxfp4EdgeScaleBytes) {
   const TestWeights decode_rows = make_edge_rows({0, 1, 126, 127, 128, 254, 255}, rng);
   check_all_tables(decode_rows, {1}, rng, pool, "mxfp4 edge bytes");
   const TestWeights prefill_rows = make_edge_rows({0, 1, 126, 127, 128}, rng);
-  check_all_tables(prefill_rows, {2, 7}, rng, pool, "mxfp4 edge bytes");
+  check_all_tables(prefill_rows, {2, 7, 17}, rng, pool, "mxfp4 edge bytes");
 
-  // Prefill multiplies dequantized weights, and with byte 254 codes of magnitude 2 or more
-  // overflow fp32 (2 * 2^127), so those rows are non-finite where decode may stay finite.
-  const std::vector<float> x = testing::random_floats(2 * 160, rng, 0.5f, 1.0f);
+  // A small batch runs the decode kernel per token, so each token gets exactly its decode result.
+  // Prefill (more than 16 tokens) multiplies dequantized weights, and with byte 254 codes of
+  // magnitude 2 or more overflow fp32 (2 * 2^127), so those rows are non-finite where decode may
+  // stay finite.
+  constexpr int64_t kPrefillTokens = 17;
+  const std::vector<float> x = testing::random_floats(kPrefillTokens * 160, rng, 0.5f, 1.0f);
   for (const KernelTable* table : runnable_tables()) {
-    std::vector<float> y(2 * 7);
-    matmul_with_table(*table, decode_rows.w, x.data(), 2, y.data(), pool);
+    std::vector<float> batch(2 * 7), single(7);
+    matmul_with_table(*table, decode_rows.w, x.data(), 2, batch.data(), pool);
     for (int64_t tok = 0; tok < 2; ++tok) {
+      matmul_with_table(*table, decode_rows.w, x.data() + tok * 160, 1, single.data(), pool);
+      for (int64_t r = 0; r < 7; ++r) {
+        const float a = batch[size_t(tok * 7 + r)], b = single[size_t(r)];
+        EXPECT_TRUE(a == b || (std::isnan(a) && std::isnan(b))) << table->name << " token " << tok << " row " << r;
+      }
+    }
+    std::vector<float> y(kPrefillTokens * 7);
+    matmul_with_table(*table, decode_rows.w, x.data(), kPrefillTokens, y.data(), pool);
+    for (int64_t tok = 0; tok < kPrefillTokens; ++tok) {
       EXPECT_TRUE(std::isfinite(y[size_t(tok * 7 + 4)])) << table->name << " token " << tok;
       EXPECT_FALSE(std::isfinite(y[size_t(tok * 7 + 5)])) << table->name << " token " << tok;
       EXPECT_FALSE(std::isfinite(y[size_t(tok * 7 + 6)])) << table->name << " token " << tok;
