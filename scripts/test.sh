@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a fresh machine and runs every test. It installs the Debian packages, the pinned Python
-# oracle environment and the real Gemma tokenizer, generates the fixture bundles, builds and runs
-# the whole suite. Then it rebuilds with AddressSanitizer and UndefinedBehaviorSanitizer and runs
+# oracle environment and the real Gemma tokenizer, generates the fixture bundles, builds, makes
+# the real Gemma 3 270M bundle and runs the whole suite. Then it rebuilds with AddressSanitizer and UndefinedBehaviorSanitizer and runs
 # the suite again under them. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,8 @@ scripts/fetch_tokenizer.sh >/dev/null
 scripts/make_fixtures.sh
 
 scripts/build.sh build
+# The real Gemma 3 270M bundle of the real-weight tests, converted by the mxgemma just built.
+scripts/fetch_real_model.sh
 ctest --test-dir build --output-on-failure -j"$(nproc)"
 
 if [[ "${MXGEMMA_SKIP_SANITIZERS:-0}" != 1 ]]; then
