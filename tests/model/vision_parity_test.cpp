@@ -25,6 +25,7 @@
 #include "media/image_processor.h"
 #include "model/gemma4_text.h"
 #include "model/gemma4_vision.h"
+#include "tests/model/parity_util.h"
 #include "util/npy.h"
 
 namespace mxgemma {
@@ -33,7 +34,10 @@ namespace {
 constexpr double kF32MinCosine = 0.99999;
 constexpr double kF32MaxAbsDiff = 2e-3;
 
-const std::filesystem::path kFixtures = MXGEMMA_FIXTURE_DIR;
+using parity::bundle_dir;
+using parity::compare_rows;
+using parity::Comparison;
+using parity::kFixtures;
 const std::filesystem::path kImages = std::filesystem::path(MXGEMMA_TEST_DATA_DIR) / "images";
 
 nlohmann::json vision_manifest() {
@@ -41,40 +45,6 @@ nlohmann::json vision_manifest() {
   std::ifstream in(path);
   if (!in) throw std::runtime_error("missing " + path.string() + ": run scripts/oracle/record_vision_goldens.py");
   return nlohmann::json::parse(in);
-}
-
-std::filesystem::path bundle_dir(const std::string& name) {
-  const std::filesystem::path dir = kFixtures / "generated" / name;
-  if (!std::filesystem::exists(dir / "config.json")) {
-    throw std::runtime_error("fixture missing: " + dir.string() + ": run scripts/make_fixtures.sh");
-  }
-  return dir;
-}
-
-struct Comparison {
-  double min_cosine = 1.0;
-  double max_abs_diff = 0.0;
-  int64_t worst_row = 0;
-};
-
-Comparison compare_rows(const float* actual, const float* expected, int64_t rows, int64_t cols) {
-  Comparison result;
-  for (int64_t r = 0; r < rows; ++r) {
-    double dot = 0, aa = 0, ee = 0;
-    for (int64_t c = 0; c < cols; ++c) {
-      const double a = actual[r * cols + c], e = expected[r * cols + c];
-      dot += a * e;
-      aa += a * a;
-      ee += e * e;
-      result.max_abs_diff = std::max(result.max_abs_diff, std::abs(a - e));
-    }
-    const double cosine = (aa == 0 && ee == 0) ? 1.0 : dot / std::sqrt(aa * ee);
-    if (cosine < result.min_cosine) {
-      result.min_cosine = cosine;
-      result.worst_row = r;
-    }
-  }
-  return result;
 }
 
 class VisionParity : public ::testing::TestWithParam<std::string> {

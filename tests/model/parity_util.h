@@ -1,0 +1,52 @@
+// Helpers shared by the parity tests: the fixture bundles and a row-by-row comparison of logits
+// or activations with a golden.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+
+namespace mxgemma::parity {
+
+inline const std::filesystem::path kFixtures = MXGEMMA_FIXTURE_DIR;
+
+// fixtures/generated/<name>, or an error naming the setup script when it was not generated.
+inline std::filesystem::path bundle_dir(const std::string& name) {
+  const std::filesystem::path dir = kFixtures / "generated" / name;
+  if (!std::filesystem::exists(dir / "config.json")) {
+    throw std::runtime_error("fixture missing: " + dir.string() + ": run scripts/make_fixtures.sh");
+  }
+  return dir;
+}
+
+// The worst row's cosine similarity and the largest absolute difference over all values.
+struct Comparison {
+  double min_cosine = 1.0;
+  double max_abs_diff = 0.0;
+  int64_t worst_row = 0;
+};
+
+inline Comparison compare_rows(const float* actual, const float* expected, int64_t rows, int64_t cols) {
+  Comparison result;
+  for (int64_t r = 0; r < rows; ++r) {
+    double dot = 0, aa = 0, ee = 0;
+    for (int64_t c = 0; c < cols; ++c) {
+      const double a = actual[r * cols + c], e = expected[r * cols + c];
+      dot += a * e;
+      aa += a * a;
+      ee += e * e;
+      result.max_abs_diff = std::max(result.max_abs_diff, std::abs(a - e));
+    }
+    const double cosine = (aa == 0 && ee == 0) ? 1.0 : dot / std::sqrt(aa * ee);
+    if (cosine < result.min_cosine) {
+      result.min_cosine = cosine;
+      result.worst_row = r;
+    }
+  }
+  return result;
+}
+
+}  // namespace mxgemma::parity
