@@ -162,6 +162,14 @@ def bench_server(name, start, args, levels):
             process.kill()
 
 
+def decode_bound(binary, model, threads):
+    """The machine's read bandwidth and the single-stream decode bound it implies, from mxgemma bench."""
+    command = [binary, "bench", "-m", model, "--prompt-tokens", "8", "--decode-tokens", "4", "--json",
+               "-t", str(threads)]
+    result = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(result.stdout)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-m", "--model", default=os.path.join(REPO, "models", "e2b-random"), help="bundle folder")
@@ -196,6 +204,15 @@ def main():
         for clients, row in sorted(rows.items()):
             print(f"{name:8} {clients:>3} {row['completed']:>5} {row['aggregate_tok_s']:>16.2f} "
                   f"{row['per_request_tok_s']:>18.2f} {row['ttft_s']:>8.2f}")
+    if "mxgemma" in servers:
+        binary = args.mxgemma or os.path.join(REPO, "build", "bin", "mxgemma")
+        bench = decode_bound(binary, args.model, args.threads)
+        print()
+        print(f"memory-bandwidth bound for decode on this machine: read bandwidth "
+              f"{bench['read_bandwidth_bytes_per_second'] / 1e9:.1f} GB/s, "
+              f"{bench['weight_bytes_per_token'] / 1e9:.2f} GB of weights per token, so "
+              f"{bench['decode_bound_tokens_per_second']:.1f} tok/s for one stream; N streams decoded "
+              f"together share one read of the weights")
     if "mxgemma" in results and "mlx_vlm" in results:
         print()
         print("ratios mxgemma / mlx-vlm (TTFT: mlx-vlm / mxgemma, so higher is better for mxgemma)")
