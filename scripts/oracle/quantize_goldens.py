@@ -93,6 +93,24 @@ def boundary_rows(rng: np.random.Generator) -> np.ndarray:
     return np.stack(rows)
 
 
+def just_above_powers(rng: np.random.Generator) -> np.ndarray:
+    """Groups whose amax is 1 to 8 fp16 steps above 6 * 2^k, so amax / 6 lies just above a power of
+    two: log2 of it rounds to k in fp16 but its ceiling is k + 1. Real weights hit this often."""
+    groups = []
+    for k in range(-10, 5):
+        boundary = np.float16(6.0 * 2.0 ** k)
+        for steps in range(1, 9):
+            amax = boundary
+            for _ in range(steps):
+                amax = np.nextafter(amax, np.float16(np.inf))
+            group = (rng.uniform(-1, 1, 32) * np.float32(amax)).astype(np.float16)
+            group[rng.integers(0, 32)] = amax if steps % 2 else -amax
+            groups.append(group)
+    values = np.concatenate(groups)
+    values = np.resize(values, (len(values) + COLS - 1) // COLS * COLS)
+    return values.reshape(-1, COLS)
+
+
 def make_cases() -> dict[str, np.ndarray]:
     rng = np.random.default_rng(SEED)
     normal = lambda scale: (rng.standard_normal((ROWS, COLS)) * scale).astype(np.float32)  # noqa: E731
@@ -107,6 +125,7 @@ def make_cases() -> dict[str, np.ndarray]:
         "huge_f32": normal(20000.0),
         "overflow_f32": normal(50000.0),
         "boundaries_f32": boundary_rows(rng),
+        "just_above_powers_f16": just_above_powers(rng),
         "random_bf16": normal(0.05),
         "huge_bf16": normal(1e5),
         "constant_f16": np.full((ROWS, COLS), 3.0, dtype=np.float16),

@@ -32,7 +32,9 @@ int32_t truncate_to_int32_x86(float x) {
   return static_cast<int32_t>(x);
 }
 
-// MLX 0.32.4's CPU fallback (fp_quantize in mlx/ops.cpp) runs these array ops in fp16:
+// MLX 0.32.4's CPU fallback (fp_quantize in mlx/ops.cpp) runs these array ops in fp16, except
+// that ceil sees log2 before it is rounded to fp16 (amax 1 to 8 fp16 steps above 6 * 2^k gives
+// e = k + 1 in MLX; the golden case just_above_powers_f16 pins it):
 //   scale = max|w| / 6; e = scale == 0 ? 0 : clamp(int32(ceil(log2(scale))), -127, 127);
 //   q = w / 2^e; code = argmin_i |q - LUT[i]|; byte = uint8(e + 127).
 // Rounding the exponent up (MLX pull request 4353; earlier releases rounded to nearest) keeps
@@ -53,7 +55,7 @@ void quantize_mxfp4_group_cpu(const uint16_t* values, uint32_t* codes, uint8_t* 
   const float scale = round_fp16(amax / 6.0f);
   int32_t exponent = 0;
   if (scale != 0.0f) {
-    const float log2_scale = round_fp16(std::log2(scale));
+    const float log2_scale = std::log2(scale);
     exponent = std::clamp(truncate_to_int32_x86(std::ceil(log2_scale)), -127, 127);
   }
   *scale_byte = static_cast<uint8_t>(static_cast<uint32_t>(exponent) + 127u);
