@@ -13,6 +13,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "util/json_depth.h"
 #include "util/log.h"
 
 #ifndef MXGEMMA_DEFAULT_BUNDLE
@@ -92,6 +93,9 @@ std::string format_prompt(const Bundle& bundle, const std::string& system_text, 
 nlohmann::ordered_json parse_template_kwargs(const std::string& text) {
   if (text.empty()) return nlohmann::ordered_json::object();
   nlohmann::ordered_json kwargs = nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (kwargs.is_object() && json_deeper_than(kwargs, kMaxJsonDepth)) {
+    throw std::invalid_argument("--chat-template-kwargs: nested more than " + std::to_string(kMaxJsonDepth) + " levels deep");
+  }
   if (!kwargs.is_object()) {
     throw std::invalid_argument("--chat-template-kwargs: expected a JSON object such as '{\"tool_choice\": \"required\"}', got: " + text);
   }

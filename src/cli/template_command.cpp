@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "util/json_depth.h"
 #include "cli/common.h"
 
 namespace mxgemma::cli {
@@ -30,11 +31,16 @@ nlohmann::ordered_json read_request(const std::string& path) {
   if (!stream) throw std::runtime_error(path + ": cannot open the request file");
   std::ostringstream text;
   text << stream.rdbuf();
+  nlohmann::ordered_json request;
   try {
-    return nlohmann::ordered_json::parse(text.str());
+    request = nlohmann::ordered_json::parse(text.str());
   } catch (const nlohmann::json::parse_error& error) {
     throw std::runtime_error(path + ": invalid JSON: " + error.what());
   }
+  if (json_deeper_than(request, kMaxJsonDepth)) {
+    throw std::runtime_error(path + ": nests arrays and objects more than " + std::to_string(kMaxJsonDepth) + " levels deep");
+  }
+  return request;
 }
 
 int render_template(const TemplateOptions& options) {

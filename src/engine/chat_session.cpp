@@ -5,6 +5,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "util/json_depth.h"
 #include "util/log.h"
 
 namespace mxgemma {
@@ -20,7 +21,7 @@ using Json = nlohmann::ordered_json;
 // parser could not make one.
 Json arguments_object(const std::string& arguments) {
   Json parsed = Json::parse(arguments, nullptr, /*allow_exceptions=*/false);
-  return parsed.is_object() ? parsed : Json::object();
+  return parsed.is_object() && !json_deeper_than(parsed, kMaxJsonDepth) ? parsed : Json::object();
 }
 
 }  // namespace
@@ -37,6 +38,9 @@ Json read_tools_file(const std::string& path) {
     throw std::invalid_argument(path + ": invalid JSON: " + error.what());
   }
   if (!tools.is_array()) fail_tools(path, "tools", "expected an array, found " + std::string(tools.type_name()));
+  if (json_deeper_than(tools, kMaxJsonDepth)) {
+    fail_tools(path, "tools", "nested more than " + std::to_string(kMaxJsonDepth) + " levels deep");
+  }
 
   for (size_t i = 0; i < tools.size(); ++i) {
     const std::string field = "tools[" + std::to_string(i) + "]";
@@ -146,7 +150,7 @@ void ChatSession::add_tool_result(const std::string& argument) {
   // A JSON object stays structured, so the template can render its fields; anything else is text.
   Json content = result_text;
   const Json parsed = Json::parse(result_text, nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_object()) content = parsed;
+  if (parsed.is_object() && !json_deeper_than(parsed, kMaxJsonDepth)) content = parsed;
   messages_.push_back({{"role", "tool"}, {"tool_call_id", call->id}, {"name", call->name}, {"content", content}});
   call->answered = true;
 

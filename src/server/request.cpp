@@ -1,5 +1,7 @@
 #include "server/request.h"
 
+#include "util/json_depth.h"
+
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -195,6 +197,10 @@ Json parse_assistant_tool_call(const Json& call, const std::string& param) {
     } else if (raw->is_string()) {
       try {
         arguments = raw->get<std::string>().empty() ? Json::object() : Json::parse(raw->get<std::string>());
+        if (json_deeper_than(arguments, kMaxJsonDepth)) {
+          fail_invalid(param + ".function.arguments", "invalid_value",
+                       "invalid " + param + ".function.arguments: nested more than " + std::to_string(kMaxJsonDepth) + " levels deep");
+        }
       } catch (const nlohmann::json::parse_error&) {
         fail_invalid(param + ".function.arguments", "invalid_value", "invalid " + param + ".function.arguments: not valid JSON");
       }
@@ -365,6 +371,10 @@ nlohmann::ordered_json parse_body(const std::string& body) {
   }
   if (!parsed.is_object()) {
     throw ApiError(400, "invalid_request_error", "invalid_json", "", "the request body must be a JSON object, found " + type_name(parsed));
+  }
+  if (json_deeper_than(parsed, kMaxJsonDepth)) {
+    throw ApiError(400, "invalid_request_error", "invalid_json", "",
+                   "the request body nests arrays and objects more than " + std::to_string(kMaxJsonDepth) + " levels deep");
   }
   return parsed;
 }

@@ -219,6 +219,15 @@ TEST(TemplateCommand, SyntaxErrorNamesFileLineAndColumn) {
   EXPECT_NE(result.err.find("line 3, column 16"), std::string::npos) << result.err;
 }
 
+TEST(TemplateCommand, DeeplyNestedRequestIsAnError) {
+  const std::string nested = std::string(20000, '[') + std::string(20000, ']');
+  const fs::path request = write_scratch(
+      "deep.json", R"({"messages": [{"role": "user", "content": "x"}], "deep": )" + nested + "}");
+  const CommandResult result = run_cli(template_command(request.string()));
+  EXPECT_EQ(result.exit_code, 1) << result.err;
+  EXPECT_NE(result.err.find("levels deep"), std::string::npos) << result.err;
+}
+
 TEST(TemplateCommand, RaiseExceptionSurfacesMessage) {
   const fs::path request = write_scratch("raise.json", R"({"messages": [{"role": "tool", "content": "x"}]})");
   const fs::path chat_template = write_scratch(

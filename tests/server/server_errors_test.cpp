@@ -52,6 +52,44 @@ TEST(ServerErrors, BodyOverLimit) {
   EXPECT_EQ(result.body["error"]["code"], "request_too_large");
 }
 
+// cpp-httplib reads a chunked body whole without its payload limit; the server checks it.
+TEST(ServerErrors, ChunkedBodyOverLimit) {
+  server::ServerOptions options = TestServer::default_options();
+  options.max_body_bytes = 4096;
+  TestServer server(options);
+  const std::string body = chat_with(user_message(std::string(8192, 'a'))).dump();
+  httplib::Client client("127.0.0.1", server.port());
+  const auto response = client.Post(
+      "/v1/chat/completions",
+      [&](size_t, httplib::DataSink& sink) {
+        sink.write(body.data(), body.size());
+        sink.done();
+        return true;
+      },
+      "application/json");
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 413) << response->body;
+  EXPECT_NE(response->body.find("request_too_large"), std::string::npos) << response->body;
+}
+
+// Nesting deep enough to overflow a recursive walk is rejected before anything recurses.
+TEST(ServerErrors, DeeplyNestedJson) {
+  TestServer server;
+  const int port = server.port();
+  const int depth = 20000;
+  std::string nested = std::string(depth, '[') + std::string(depth, ']');
+  const std::string body = R"({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2, )"
+                           R"("chat_template_kwargs": {"deep": )" + nested + "}}";
+  httplib::Client client("127.0.0.1", port);
+  const auto response = client.Post("/v1/chat/completions", body, "application/json");
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 400) << response->body;
+  EXPECT_NE(response->body.find("levels deep"), std::string::npos) << response->body;
+  Json shallow = chat_with(user_message("hi"));
+  shallow["chat_template_kwargs"] = {{"deep", Json::parse(std::string(20, '[') + std::string(20, ']'))}};
+  EXPECT_EQ(post_json(port, "/v1/chat/completions", shallow).status, 200);
+}
+
 TEST(ServerErrors, MissingFields) {
   TestServer server;
   expect_error(server.port(), post_json(server.port(), "/v1/chat/completions", Json{{"max_tokens", 4}}), 400, "messages", "missing");

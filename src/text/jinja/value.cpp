@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "text/jinja/unicode.h"
+#include "util/json_depth.h"
 
 namespace mxgemma::jinja {
 
@@ -65,6 +66,15 @@ Value Value::function(std::string name, std::function<Value(CallArgs&)> fn) {
 }
 
 Value Value::from_json(const nlohmann::ordered_json& json) {
+  // Values nest by recursion here and in the renderer, so deep input is an error, not a crash.
+  if (json_deeper_than(json, kMaxJsonDepth)) {
+    throw TemplateError("template variables nest arrays and objects more than " + std::to_string(kMaxJsonDepth) +
+                        " levels deep");
+  }
+  return from_json_unchecked(json);
+}
+
+Value Value::from_json_unchecked(const nlohmann::ordered_json& json) {
   switch (json.type()) {
     case nlohmann::ordered_json::value_t::null:
       return none();
@@ -85,14 +95,14 @@ Value Value::from_json(const nlohmann::ordered_json& json) {
     case nlohmann::ordered_json::value_t::array: {
       std::vector<Value> items;
       items.reserve(json.size());
-      for (const auto& item : json) items.push_back(from_json(item));
+      for (const auto& item : json) items.push_back(from_json_unchecked(item));
       return list(std::move(items));
     }
     case nlohmann::ordered_json::value_t::object: {
       Value v = dict();
       v.dict_->entries.reserve(json.size());
       for (auto it = json.begin(); it != json.end(); ++it) {
-        v.dict_->entries.emplace_back(Value(it.key()), from_json(it.value()));
+        v.dict_->entries.emplace_back(Value(it.key()), from_json_unchecked(it.value()));
       }
       return v;
     }

@@ -55,6 +55,7 @@ class Value {
   static Value tuple(std::vector<Value> items);
   static Value dict();
   static Value function(std::string name, std::function<Value(CallArgs&)> fn);
+  // Throws TemplateError for input nested more than kMaxJsonDepth levels.
   static Value from_json(const nlohmann::ordered_json& json);
 
   ValueKind kind() const { return kind_; }
@@ -95,6 +96,7 @@ class Value {
   std::string type_name() const;
 
  private:
+  static Value from_json_unchecked(const nlohmann::ordered_json& json);
   ValueKind kind_ = ValueKind::kUndefined;
   bool bool_ = false;
   bool markup_ = false;
