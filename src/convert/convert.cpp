@@ -58,21 +58,34 @@ fs::path sibling_path(const fs::path& dst, const std::string& tag) {
   return dst.parent_path() / name;
 }
 
+// Whether `inner` is `outer` or a folder below it, after resolving links and "..".
+bool is_within(const fs::path& inner, const fs::path& outer) {
+  std::error_code error;
+  const fs::path a = fs::weakly_canonical(inner, error);
+  const fs::path b = fs::weakly_canonical(outer, error);
+  auto mismatch = std::mismatch(b.begin(), b.end(), a.begin(), a.end());
+  return mismatch.first == b.end();
+}
+
 void check_destination(const fs::path& src, const fs::path& dst, bool force) {
-  if (dst.filename().empty()) {
-    throw std::invalid_argument(dst.string() + ": destination must name a folder");
+  if (dst.empty() || dst.filename().empty()) {
+    throw std::invalid_argument("destination \"" + dst.string() + "\" must name a folder");
   }
   const fs::path parent = dst.parent_path();
+  if (fs::exists(parent) && !fs::is_directory(parent)) {
+    throw std::runtime_error(dst.string() + ": " + parent.string() + " is a file, not a folder");
+  }
   if (!fs::is_directory(parent)) {
     throw std::runtime_error(dst.string() + ": parent folder " + parent.string() + " not found");
+  }
+  // Replacing a destination removes it, so it must not hold the checkpoint being read.
+  if (is_within(src, dst)) {
+    throw std::invalid_argument(dst.string() + ": destination contains the source checkpoint " + src.string() +
+                                "; choose a destination outside it");
   }
   if (!fs::exists(dst)) return;
   if (!force) {
     throw std::runtime_error(dst.string() + ": destination already exists; pass --force to replace it");
-  }
-  std::error_code error;
-  if (fs::equivalent(src, dst, error)) {
-    throw std::invalid_argument(dst.string() + ": destination is the source checkpoint itself");
   }
   if (!fs::is_directory(dst)) {
     throw std::runtime_error(dst.string() + ": destination exists and is not a folder; remove it first");
@@ -284,6 +297,7 @@ ConvertResult convert_checkpoint(const fs::path& src, const fs::path& dst_argume
                                  const ConvertOptions& options) {
   const auto start = std::chrono::steady_clock::now();
   if (!fs::is_directory(src)) throw std::runtime_error(src.string() + ": source folder not found");
+  if (dst_argument.empty()) throw std::invalid_argument("the destination folder name is empty");
   const fs::path dst = fs::absolute(dst_argument).lexically_normal();
 
   SourceArchitecture architecture{};

@@ -416,14 +416,24 @@ TEST(Convert, ExistingDestinationNeedsForce) {
   EXPECT_TRUE(fs::exists(dst / "model.safetensors.index.json"));
   EXPECT_TRUE(partial_folders(dst).empty());
 
-  EXPECT_NE(error_of(src, src, options).find("source checkpoint itself"), std::string::npos);
+  EXPECT_NE(error_of(src, src, options).find("contains the source checkpoint"), std::string::npos);
+  // A destination that holds the source is never removed, even with --force.
+  const fs::path outer = scratch("holds-source");
+  fs::create_directories(outer);
+  fs::copy(src, outer / "src", fs::copy_options::recursive);
+  EXPECT_NE(error_of(outer / "src", outer, options).find("contains the source checkpoint"), std::string::npos);
+  const fs::path link = scratch("link-to-outer");
+  fs::create_directory_symlink(outer, link);
+  EXPECT_NE(error_of(outer / "src", link, options).find("contains the source"), std::string::npos);
+  EXPECT_TRUE(fs::exists(outer / "src" / "config.json"));
+  EXPECT_NE(error_of(src, "", options).find("destination folder name is empty"), std::string::npos);
 }
 
 TEST(Convert, UnwritableDestination) {
   const fs::path src = make_gemma3_checkpoint("gemma3-unwritable-source");
   const fs::path file = scratch("plain-file");
   std::ofstream(file) << "x";
-  EXPECT_NE(error_of(src, file / "bundle").find("not found"), std::string::npos);
+  EXPECT_NE(error_of(src, file / "bundle").find("is a file, not a folder"), std::string::npos);
   // /proc refuses new folders even for root.
   const std::string proc_error = error_of(src, "/proc/mxgemma-bundle");
   EXPECT_NE(proc_error.find("cannot create the temporary output folder"), std::string::npos) << proc_error;
