@@ -183,6 +183,13 @@ httplib::Server::Handler Server::Impl::wrap(RouteHandler handler, bool needs_key
   return [this, handler, needs_key](const httplib::Request& request, httplib::Response& response) {
     try {
       if (needs_key) check_api_key(request);
+      // cpp-httplib 0.11 applies the payload limit only to bodies with a Content-Length; a chunked
+      // body is read whole, so its size is checked here.
+      if (request.body.size() > options_.max_body_bytes) {
+        throw ApiError(413, "invalid_request_error", "request_too_large", "",
+                       "the request body is " + std::to_string(request.body.size()) + " bytes, over the server's limit of " +
+                           std::to_string(options_.max_body_bytes) + "; send a smaller request");
+      }
       (this->*handler)(request, response);
     } catch (const ApiError& error) {
       MXG_LOG_DEBUG("%s %s: %d %s", request.method.c_str(), request.path.c_str(), error.status(), error.what());
@@ -318,6 +325,14 @@ std::string Server::Impl::next_id(const char* prefix) {
 
 void Server::Impl::handle_chat(const httplib::Request& request, httplib::Response& response) {
   const ChatRequest chat = parse_chat_request(parse_body(request.body));
+  // Tool calls are read and forced in Gemma 4's syntax, whose markers are tokens of its vocabulary.
+  // A model without them (Gemma 3) cannot be made to call a tool.
+  if ((chat.tool_choice == ToolChoice::required || chat.tool_choice == ToolChoice::function) &&
+      (tokenizer_.token_id("<|tool_call>") < 0 || tokenizer_.token_id("<tool_call|>") < 0)) {
+    fail_invalid("tool_choice", "unsupported_value",
+                 "tool_choice \"required\" or a named function needs a model with Gemma 4 tool-call tokens; "
+                 "this model's vocabulary has no <|tool_call>");
+  }
   const std::string id = next_id("chatcmpl");
   const std::string prompt_text = render_prompt(chat.template_request);
   JobRequest job = make_job(tokenizer_.encode(prompt_text, /*add_bos=*/false, /*parse_special=*/true), chat.generation, id, "messages");
