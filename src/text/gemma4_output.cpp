@@ -25,12 +25,16 @@ constexpr std::string_view kToolResponseStart = "<|tool_response>";
 constexpr std::string_view kStringDelimiter = "<|\"|>";
 constexpr std::string_view kBareThought = "thought\n";
 
-// The markers that change state in content and in reasoning. A <channel|> in content and the
-// other special tokens are ordinary text.
+// The markers that change state in content and in reasoning.
 constexpr std::array<std::string_view, 4> kContentMarkers = {kChannelStart, kToolCallStart,
                                                              kTurnEnd, kToolResponseStart};
 constexpr std::array<std::string_view, 5> kReasoningMarkers = {
     kChannelEnd, kChannelStart, kToolCallStart, kTurnEnd, kToolResponseStart};
+// Gemma 4 control tokens that mean nothing where they stand (a <channel|> in content, a <tool|>
+// outside a declaration...): dropped with a warning, as runtimes that decode with
+// skip_special_tokens drop them, so no marker reaches the visible text.
+constexpr std::array<std::string_view, 8> kStrayMarkers = {
+    "<channel|>", "<|tool>", "<tool|>", "<tool_call|>", "<tool_response|>", "<|turn>", "<|think|>", "<|\"|>"};
 // Any of these ends the text of a tool call, but only <tool_call|> completes it.
 constexpr std::array<std::string_view, 3> kToolCallEndMarkers = {kToolCallEnd, kTurnEnd,
                                                                  kToolResponseStart};
@@ -365,8 +369,18 @@ bool Gemma4OutputParser::step_text(bool final, std::vector<Gemma4Event>& events)
       return true;
     }
   }
+  for (const std::string_view marker : kStrayMarkers) {
+    if (text.starts_with(marker)) {
+      pos_ += marker.size();
+      output_.warnings.push_back("dropped a stray " + std::string(marker) + " from the output");
+      return true;
+    }
+  }
   if (!final) {
     for (const std::string_view marker : markers) {
+      if (is_partial_marker(text, marker)) return false;
+    }
+    for (const std::string_view marker : kStrayMarkers) {
       if (is_partial_marker(text, marker)) return false;
     }
   }

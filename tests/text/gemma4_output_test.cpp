@@ -192,7 +192,8 @@ std::vector<OutputCase> reasoning_and_content_cases() {
       {"bare thought never closed", "thought\nabc", {reasoning("abc")}},
       {"word starting like thought", "thoughtful answer", {content("thoughtful answer")}},
       {"leading whitespace kept", "  Hello", {content("  Hello")}},
-      {"channel end without opener", "a<channel|>b", {content("a<channel|>b")}},
+      {"channel end without opener", "a<channel|>b", {content("ab")}, Gemma4Stop::kNone,
+       {"dropped a stray <channel|>"}},
       {"text after end of turn ignored",
        "Done<turn|>extra",
        {content("Done")},
@@ -200,9 +201,12 @@ std::vector<OutputCase> reasoning_and_content_cases() {
        {"ignored 5 bytes"}},
       {"partial marker at finish", "abc<|tool", {content("abc<|tool")}},
       {"angle brackets in text", "a < b <= c <|x|> <", {content("a < b <= c <|x|> <")}},
-      {"other special tokens are text",
-       "<|turn>user<|\"|><tool_call|>",
-       {content("<|turn>user<|\"|><tool_call|>")}},
+      {"stray control tokens are dropped",
+       "<|turn>user<|\"|><tool_call|> <tool|>x<|tool><|think|><tool_response|>",
+       {content("user x")},
+       Gemma4Stop::kNone,
+       {"stray <|turn>", "stray <|\"|>", "stray <tool_call|>", "stray <tool|>", "stray <|tool>",
+        "stray <|think|>", "stray <tool_response|>"}},
       {"nested channel opener",
        "<|channel>thought\na<|channel>b<channel|>c",
        {reasoning("ab"), content("c")},
@@ -431,9 +435,13 @@ TEST(Gemma4Output, HoldsOnlyPossibleMarkerPrefix) {
   parser.push("box|> and", events);
   EXPECT_EQ(events, Events{content("<|toolbox|> and")});
 
+  // "<channel" may still become a stray <channel|>, which is dropped, so it is held back.
   events.clear();
   parser.push(" <channel", events);
-  EXPECT_EQ(events, Events{content(" <channel")});
+  EXPECT_EQ(events, Events{content(" ")});
+  events.clear();
+  parser.push("s", events);
+  EXPECT_EQ(events, Events{content("<channels")});
 }
 
 TEST(Gemma4Output, EventsOfEarlierPushesNotMerged) {
@@ -449,7 +457,7 @@ TEST(Gemma4Output, BareThoughtOptionOff) {
   options.accept_bare_thought = false;
   const Gemma4Output output = parse_gemma4_output("thought\nabc<channel|>def", options);
   EXPECT_EQ(output.reasoning, "");
-  EXPECT_EQ(output.content, "thought\nabc<channel|>def");
+  EXPECT_EQ(output.content, "thought\nabcdef");  // the stray <channel|> is dropped
 
   const StreamResult streamed = stream_pieces({"thou", "ght\n", "abc"}, options);
   EXPECT_EQ(merge_adjacent_text(streamed.events), Events{content("thought\nabc")});
