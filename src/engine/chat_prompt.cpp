@@ -41,6 +41,15 @@ nlohmann::ordered_json normalize_message(const nlohmann::ordered_json& message, 
   if (!message["role"].is_string()) {
     fail_request(source_name, field + ".role", "expected a string, found " + std::string(message["role"].type_name()));
   }
+  // Text, a list of typed parts, or (for a tool result) a JSON object the template can render.
+  if (message.contains("content")) {
+    const nlohmann::ordered_json& content = message["content"];
+    const bool tool_object = content.is_object() && message["role"] == "tool";
+    if (!(content.is_null() || content.is_string() || content.is_array() || tool_object)) {
+      fail_request(source_name, field + ".content",
+                   "expected a string or an array of content parts, found " + std::string(content.type_name()));
+    }
+  }
   nlohmann::ordered_json normalized = nlohmann::ordered_json::object();
   for (const auto& [key, value] : message.items()) {
     if (!value.is_null()) normalized[key] = value;
