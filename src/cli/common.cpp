@@ -127,14 +127,7 @@ void add_sampling_options(CLI::App& command, SamplingFlags& flags, const std::st
 }
 
 SamplingParams resolve_sampling(const SamplingFlags& flags, const GenerationConfig& defaults, uint64_t seed_offset) {
-  SamplingParams params;
-  if (defaults.temperature) params.temperature = float(*defaults.temperature);
-  // Hugging Face's generate ignores the temperature and decodes greedily when do_sample is false.
-  if (!defaults.do_sample) params.temperature = 0.0f;
-  if (defaults.top_k) params.top_k = *defaults.top_k;
-  if (defaults.top_p) params.top_p = float(*defaults.top_p);
-  if (defaults.min_p) params.min_p = float(*defaults.min_p);
-  if (defaults.repetition_penalty) params.repetition_penalty = float(*defaults.repetition_penalty);
+  SamplingParams params = sampling_defaults(defaults);
   if (flags.temperature) params.temperature = *flags.temperature;
   if (flags.top_k) params.top_k = *flags.top_k;
   if (flags.top_p) params.top_p = *flags.top_p;

@@ -30,6 +30,17 @@ void validate(const SamplingParams& p) {
   }
 }
 
+SamplingParams sampling_defaults(const GenerationConfig& config) {
+  SamplingParams params;
+  if (config.temperature) params.temperature = float(*config.temperature);
+  if (!config.do_sample) params.temperature = 0.0f;
+  if (config.top_k) params.top_k = *config.top_k;
+  if (config.top_p) params.top_p = float(*config.top_p);
+  if (config.min_p) params.min_p = float(*config.min_p);
+  if (config.repetition_penalty) params.repetition_penalty = float(*config.repetition_penalty);
+  return params;
+}
+
 int32_t argmax(std::span<const float> values) {
   return int32_t(std::max_element(values.begin(), values.end()) - values.begin());
 }

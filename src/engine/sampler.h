@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "bundle/config.h"
+
 namespace mxgemma {
 
 struct SamplingParams {
@@ -27,6 +29,10 @@ struct SamplingParams {
 
 // Throws std::invalid_argument naming the field for out-of-range values.
 void validate(const SamplingParams& params);
+
+// The sampling settings of generation_config.json over the sampler's defaults. As Hugging Face's
+// generate does, do_sample false means greedy whatever the temperature.
+SamplingParams sampling_defaults(const GenerationConfig& config);
 
 // The bias at or below which logit_bias bans a token, as OpenAI documents -100.
 constexpr float kBanningLogitBias = -100.0f;

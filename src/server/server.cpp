@@ -42,14 +42,7 @@ int64_t unix_seconds() { return int64_t(std::time(nullptr)); }
 
 // Sampling settings: the request's fields, else generation_config.json, else the sampler's.
 SamplingParams sampling_for(const GenerationFields& fields, const GenerationConfig& defaults) {
-  SamplingParams params;
-  if (defaults.temperature) params.temperature = float(*defaults.temperature);
-  // Hugging Face's generate decodes greedily when do_sample is false, whatever the temperature.
-  if (!defaults.do_sample) params.temperature = 0.0f;
-  if (defaults.top_k) params.top_k = *defaults.top_k;
-  if (defaults.top_p) params.top_p = float(*defaults.top_p);
-  if (defaults.min_p) params.min_p = float(*defaults.min_p);
-  if (defaults.repetition_penalty) params.repetition_penalty = float(*defaults.repetition_penalty);
+  SamplingParams params = sampling_defaults(defaults);
   if (fields.temperature) params.temperature = *fields.temperature;
   if (fields.top_k) params.top_k = *fields.top_k;
   if (fields.top_p) params.top_p = *fields.top_p;

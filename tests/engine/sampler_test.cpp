@@ -153,6 +153,21 @@ TEST(Sampler, LogitBiasShiftsAndBans) {
   }
 }
 
+TEST(Sampler, DefaultsComeFromGenerationConfig) {
+  GenerationConfig config;
+  config.do_sample = true;
+  config.temperature = 0.7;
+  config.top_k = 64;
+  config.top_p = 0.95;
+  SamplingParams params = sampling_defaults(config);
+  EXPECT_FLOAT_EQ(params.temperature, 0.7f);
+  EXPECT_EQ(params.top_k, 64);
+  EXPECT_FLOAT_EQ(params.top_p, 0.95f);
+  EXPECT_FLOAT_EQ(params.min_p, 0.0f);
+  config.do_sample = false;  // greedy whatever the temperature, as Hugging Face's generate
+  EXPECT_FLOAT_EQ(sampling_defaults(config).temperature, 0.0f);
+}
+
 TEST(Sampler, InvalidParametersAreRejected) {
   SamplingParams negative_temperature;
   negative_temperature.temperature = -1.0f;
