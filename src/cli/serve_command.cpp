@@ -111,6 +111,7 @@ void add_serve_command(CLI::App& app, CommandAction& action) {
   command->add_option("--chat-template", options->chat_template.file, "Use this Jinja template file instead of the bundle's");
   command->add_option("--chat-template-name", options->chat_template.name, "Use the bundle's chat template of this name");
   command->add_option("-t,--threads", options->model.threads, "Compute threads; 0 uses all hardware threads")
+      ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   command->callback([options, &action] { action = [options] { return serve(*options); }; });
 }

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <functional>
@@ -198,8 +199,13 @@ httplib::Server::Handler Server::Impl::wrap(RouteHandler handler, bool needs_key
 
 void Server::Impl::check_api_key(const httplib::Request& request) const {
   if (options_.api_key.empty()) return;
-  const std::string expected = "Bearer " + options_.api_key;
-  if (request.get_header_value("Authorization") != expected) {
+  // The scheme name is case-insensitive (RFC 9110 section 11.1); the key is not.
+  const std::string header = request.get_header_value("Authorization");
+  const std::string scheme = "bearer ";
+  const bool bearer = header.size() >= scheme.size() &&
+                      std::equal(scheme.begin(), scheme.end(), header.begin(),
+                                 [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); });
+  if (!bearer || header.substr(scheme.size()) != options_.api_key) {
     throw ApiError(401, "invalid_request_error", "invalid_api_key", "",
                    "invalid or missing API key: send the header \"Authorization: Bearer <key>\" with the server's --api-key");
   }

@@ -198,6 +198,14 @@ TEST(ServerErrors, WrongApiKey) {
   }();
   EXPECT_EQ(models_without_key.status, 401);
   EXPECT_EQ(post_json(server.port(), "/v1/chat/completions", request, "secret-key").status, 200);
+  // The scheme name is case-insensitive; the key is not.
+  httplib::Client client("127.0.0.1", server.port());
+  for (const auto& [header, status] : std::vector<std::pair<std::string, int>>{
+           {"bearer secret-key", 200}, {"BEARER secret-key", 200}, {"Bearer SECRET-KEY", 401}, {"Basic secret-key", 401}}) {
+    const auto response = client.Post("/v1/chat/completions", {{"Authorization", header}}, request.dump(), "application/json");
+    ASSERT_TRUE(response);
+    EXPECT_EQ(response->status, status) << header;
+  }
 }
 
 TEST(ServerErrors, MoreThanOneChoice) {
