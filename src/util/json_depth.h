@@ -1,6 +1,6 @@
 // Nesting depth of a parsed JSON value, measured without recursion. Copying, printing or
 // converting a JSON value recurses once per level, so input nested tens of thousands of levels
-// deep would overflow the stack there; callers check the depth first and reject such input.
+// deep would overflow the stack there. Callers check the depth first and reject such input.
 #pragma once
 
 #include <utility>
