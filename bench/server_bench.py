@@ -163,7 +163,7 @@ def bench_server(name, start, args, levels):
 
 
 def decode_bound(binary, model, threads):
-    """The machine's read bandwidth and the single-stream decode bound it implies, from mxgemma bench."""
+    """Return the read bandwidth and the single-stream decode bound that mxgemma bench measures."""
     command = [binary, "bench", "-m", model, "--prompt-tokens", "8", "--decode-tokens", "4", "--json",
                "-t", str(threads)]
     result = subprocess.run(command, capture_output=True, text=True, check=True)

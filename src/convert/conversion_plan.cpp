@@ -81,7 +81,7 @@ bool is_unused_shared_kv(const std::string& source_name, int first_shared_layer)
 
 // The published Gemma 4 bundle's rule carried over: every linear is quantized, and the token
 // embedding (also the output head), the norms and anything else stay 16-bit. mlx-lm's convert also
-// quantizes the embedding; Gemma 3 270M answers "F\nF..." with that, and "Paris" without it, so
+// quantizes the embedding. Gemma 3 270M then replies "F\nF..." and without it "Paris", so
 // that is opt-in: --quantize embed_tokens.
 bool gemma3_is_quantizable_module(const std::string& name, const std::vector<int64_t>& shape) {
   return shape.size() == 2 && ends_with(name, ".weight") && !contains(name, "norm") &&

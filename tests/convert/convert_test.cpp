@@ -417,7 +417,7 @@ TEST(Convert, ExistingDestinationNeedsForce) {
   EXPECT_TRUE(partial_folders(dst).empty());
 
   EXPECT_NE(error_of(src, src, options).find("contains the source checkpoint"), std::string::npos);
-  // A destination that holds the source is never removed, even with --force.
+  // A destination that contains the source is never removed, even with --force.
   const fs::path outer = scratch("holds-source");
   fs::create_directories(outer);
   fs::copy(src, outer / "src", fs::copy_options::recursive);

@@ -139,7 +139,8 @@ TEST(Sampler, LogitBiasShiftsAndBans) {
   Sampler sampler(params);
   std::vector<float> logits = {5.0f, 1.0f, 0.0f};
   EXPECT_EQ(sampler.sample(logits, {}), 2);  // 0 is banned, and 0 + 1.5 beats 1
-  EXPECT_TRUE(std::isinf(logits[0]) && logits[0] < 0);
+  EXPECT_TRUE(std::isinf(logits[0]));
+  EXPECT_LT(logits[0], 0.0f);
   EXPECT_FLOAT_EQ(logits[2], 1.5f);
 
   // A banned token is never drawn, at any temperature.

@@ -130,7 +130,7 @@ TEST(ServerConcurrency, FullQueueAnswers503) {
   options.scheduler.context_size = 32768;
   TestServer server(options);
   std::atomic<bool> release{false};
-  // One request holds the only slot and one waits in the queue, so the queue is full.
+  // One request takes the only slot and one waits in the queue, so the queue is full.
   std::thread running([&] { stream_until_released(server.port(), long_chat("First", 30000, 1, true), release); });
   const bool first_running = wait_for_busy_slots(server.port(), 1, std::chrono::milliseconds(5000));
   std::thread queued([&] { stream_until_released(server.port(), long_chat("Second", 30000, 2, true), release); });

@@ -21,7 +21,8 @@ enum class TokenKind {
   kEnd,
 };
 
-// Where a token starts in the template source, both 1-based; columns count characters.
+// The start of a token in the template source: line and column, both 1-based. Columns count
+// characters, not bytes.
 struct Location {
   int line = 1;
   int column = 1;
