@@ -65,7 +65,8 @@ std::string StopStringMatcher::finish() {
 }
 
 GenerationResult Generator::generate(const std::vector<int32_t>& prompt, const GenerationParams& params,
-                                     int64_t context_size, const TextCallback& on_text) {
+                                     int64_t context_size, const TextCallback& on_text,
+                                     std::span<const Gemma4TextModel::SoftTokens> soft_tokens) {
   if (prompt.empty()) throw std::invalid_argument("the prompt is empty: nothing to generate from");
   if (int64_t(prompt.size()) >= context_size) {
     throw std::invalid_argument("the prompt is " + std::to_string(prompt.size()) +
@@ -84,7 +85,7 @@ GenerationResult Generator::generate(const std::vector<int32_t>& prompt, const G
   std::vector<float> logits;
 
   const auto start = std::chrono::steady_clock::now();
-  model_.forward(prompt, cache, Gemma4TextModel::Logits::last, logits);
+  model_.forward(prompt, cache, Gemma4TextModel::Logits::last, logits, soft_tokens);
   result.prefill_seconds = seconds_since(start);
 
   const int64_t budget = std::min<int64_t>(params.max_tokens, context_size - int64_t(prompt.size()));

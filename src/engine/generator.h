@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -41,10 +42,13 @@ class Generator {
  public:
   Generator(Gemma4TextModel& model, const Tokenizer& tokenizer) : model_(model), tokenizer_(tokenizer) {}
 
-  // Runs the prompt from an empty cache of `context_size` positions. Throws std::invalid_argument
-  // when the prompt is empty or does not fit the context with room for one generated token.
+  // Runs the prompt from an empty cache of `context_size` positions. `soft_tokens` fill the
+  // prompt's image or audio placeholders (MediaPrompt::soft_tokens). Throws
+  // std::invalid_argument when the prompt is empty or does not fit the context with room for one
+  // generated token.
   GenerationResult generate(const std::vector<int32_t>& prompt, const GenerationParams& params,
-                            int64_t context_size, const TextCallback& on_text);
+                            int64_t context_size, const TextCallback& on_text,
+                            std::span<const Gemma4TextModel::SoftTokens> soft_tokens = {});
 
  private:
   Gemma4TextModel& model_;

@@ -157,30 +157,43 @@ void Gemma4TextModel::check_token_ids(std::span<const int32_t> tokens) const {
 
 void Gemma4TextModel::forward(std::span<const int32_t> tokens, KVCache& cache, Logits which,
                               std::vector<float>& logits) {
-  forward(tokens, cache, which, logits, SoftTokens{});
+  forward(tokens, cache, which, logits, std::span<const SoftTokens>{});
 }
 
 void Gemma4TextModel::forward(std::span<const int32_t> tokens, KVCache& cache, Logits which,
                               std::vector<float>& logits, const SoftTokens& soft_tokens) {
+  forward(tokens, cache, which, logits, std::span<const SoftTokens>(&soft_tokens, 1));
+}
+
+void Gemma4TextModel::forward(std::span<const int32_t> tokens, KVCache& cache, Logits which,
+                              std::vector<float>& logits, std::span<const SoftTokens> soft_tokens) {
   check_token_ids(tokens);
   // Soft-token row per position, or null: the i-th placeholder takes row i (masked_scatter).
   const int64_t hidden = config_.hidden_size;
   std::vector<const float*> soft_rows(tokens.size(), nullptr);
-  if (!soft_tokens.rows.empty() || soft_tokens.token_id >= 0) {
-    if (soft_tokens.rows.size() % size_t(hidden) != 0) {
-      throw std::invalid_argument("soft tokens: " + std::to_string(soft_tokens.rows.size()) +
+  for (size_t kind = 0; kind < soft_tokens.size(); ++kind) {
+    const SoftTokens& placeholder = soft_tokens[kind];
+    if (placeholder.rows.empty() && placeholder.token_id < 0) continue;
+    for (size_t other = 0; other < kind; ++other) {
+      if (soft_tokens[other].token_id == placeholder.token_id) {
+        throw std::invalid_argument("soft tokens: token id " + std::to_string(placeholder.token_id) +
+                                    " is given rows twice");
+      }
+    }
+    if (placeholder.rows.size() % size_t(hidden) != 0) {
+      throw std::invalid_argument("soft tokens: " + std::to_string(placeholder.rows.size()) +
                                   " values are not rows of the hidden size " + std::to_string(hidden));
     }
-    const int64_t count = int64_t(soft_tokens.rows.size()) / hidden;
+    const int64_t count = int64_t(placeholder.rows.size()) / hidden;
     int64_t next = 0;
     for (size_t t = 0; t < tokens.size(); ++t) {
-      if (tokens[t] != soft_tokens.token_id) continue;
-      if (next < count) soft_rows[t] = soft_tokens.rows.data() + next * hidden;
+      if (tokens[t] != placeholder.token_id) continue;
+      if (next < count) soft_rows[t] = placeholder.rows.data() + next * hidden;
       ++next;
     }
     if (next != count) {
       throw std::invalid_argument("soft tokens: the prompt has " + std::to_string(next) + " tokens of id " +
-                                  std::to_string(soft_tokens.token_id) + " for " + std::to_string(count) +
+                                  std::to_string(placeholder.token_id) + " for " + std::to_string(count) +
                                   " soft-token rows");
     }
   }

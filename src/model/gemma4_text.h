@@ -67,6 +67,11 @@ class Gemma4TextModel {
   void forward(std::span<const int32_t> tokens, KVCache& cache, Logits which, std::vector<float>& logits,
                const SoftTokens& soft_tokens);
 
+  // forward with several kinds of placeholder at once, such as image and audio soft tokens in one
+  // prompt. Each entry needs its own token_id.
+  void forward(std::span<const int32_t> tokens, KVCache& cache, Logits which, std::vector<float>& logits,
+               std::span<const SoftTokens> soft_tokens);
+
   // Decodes one token for each of several sequences in one pass, so the weights are read once for
   // all of them: tokens[i] goes in at position caches[i]->length() of caches[i]. Writes logits
   // [tokens.size(), vocab]. The caches must be distinct. Throws as forward does.
