@@ -28,6 +28,9 @@ struct ServeOptions {
   double timeout_seconds = 600.0;
   size_t max_body_bytes = 8u << 20;
   ChatTemplateChoice chat_template;
+  bool allow_local_files = false;
+  bool allow_remote_images = false;
+  size_t max_media_bytes = size_t{20} << 20;
 };
 
 int serve(const ServeOptions& options) {
@@ -53,6 +56,10 @@ int serve(const ServeOptions& options) {
   server_options.timeout_seconds = options.timeout_seconds;
   server_options.max_body_bytes = options.max_body_bytes;
   server_options.chat_template = options.chat_template;
+  server_options.media_sources.allow_local_files = options.allow_local_files;
+  server_options.media_sources.allow_remote_images = options.allow_remote_images;
+  server_options.media_sources.max_bytes = options.max_media_bytes;
+  server_options.media_threads = options.model.threads;
 
   server::Server server(*loaded.bundle, *loaded.tokenizer, *loaded.model, server_options);
   const int port = server.bind();
@@ -108,6 +115,13 @@ void add_serve_command(CLI::App& app, CommandAction& action) {
   command->add_option("--max-body", options->max_body_bytes, "Largest request body in bytes; larger ones get 413")
       ->capture_default_str();
 
+  command->add_flag("--allow-local-files", options->allow_local_files,
+                    "Accept file:// image URLs: any image file the server's user can read");
+  command->add_flag("--allow-remote-images", options->allow_remote_images,
+                    "Fetch http:// and https:// image URLs (10 s timeout, --max-media-bytes limit)");
+  command->add_option("--max-media-bytes", options->max_media_bytes, "Largest image or audio file in bytes, after base64 decoding")
+      ->check(CLI::Range(size_t(1), size_t(1) << 30))
+      ->capture_default_str();
   command->add_option("--chat-template", options->chat_template.file, "Use this Jinja template file instead of the bundle's");
   command->add_option("--chat-template-name", options->chat_template.name, "Use the bundle's chat template of this name");
   command->add_option("-t,--threads", options->model.threads, "Compute threads; 0 uses all hardware threads")

@@ -153,11 +153,55 @@ std::string model_field(const Json& body) {
   return model->get<std::string>();
 }
 
-// The text of a message's content: a string, or the joined text of typed parts.
-Json message_content(const Json& content, const std::string& param) {
+// The URL of an image part: {"image_url": {"url": URL}} or, as OpenAI also accepts, {"image_url": URL}.
+MediaPart parse_image_part(const Json& part, const std::string& part_param) {
+  MediaPart media;
+  media.kind = MediaInput::Kind::image;
+  const Json* image_url = field(part, "image_url");
+  if (!image_url) fail_invalid(part_param + ".image_url", "missing_field", "invalid " + part_param + ": \"image_url\" is missing");
+  if (image_url->is_string()) {
+    media.param = part_param + ".image_url";
+    media.source = image_url->get<std::string>();
+    return media;
+  }
+  if (!image_url->is_object()) fail_type(part_param + ".image_url", "a string or an object with \"url\"", *image_url);
+  media.param = part_param + ".image_url.url";
+  const Json* url = field(*image_url, "url");
+  if (!url) fail_invalid(media.param, "missing_field", "invalid " + part_param + ": \"image_url.url\" is missing");
+  if (!url->is_string()) fail_type(media.param, "a string", *url);
+  media.source = url->get<std::string>();
+  return media;
+}
+
+// {"input_audio": {"data": BASE64, "format": "wav" | "mp3" | "flac"}}
+MediaPart parse_audio_part(const Json& part, const std::string& part_param) {
+  MediaPart media;
+  media.kind = MediaInput::Kind::audio;
+  const std::string audio_param = part_param + ".input_audio";
+  const Json* audio = field(part, "input_audio");
+  if (!audio) fail_invalid(audio_param, "missing_field", "invalid " + part_param + ": \"input_audio\" is missing");
+  if (!audio->is_object()) fail_type(audio_param, "an object with \"data\" and \"format\"", *audio);
+  media.param = audio_param + ".data";
+  const Json* data = field(*audio, "data");
+  if (!data) fail_invalid(media.param, "missing_field", "invalid " + part_param + ": \"input_audio.data\" is missing");
+  if (!data->is_string()) fail_type(media.param, "a base64 string", *data);
+  const Json* format = field(*audio, "format");
+  if (!format) fail_invalid(audio_param + ".format", "missing_field", "invalid " + part_param + ": \"input_audio.format\" is missing");
+  if (!format->is_string()) fail_type(audio_param + ".format", "a string", *format);
+  media.source = data->get<std::string>();
+  media.audio_format = format->get<std::string>();
+  return media;
+}
+
+// A message's content: a string, or typed parts. Text parts alone are joined into one string.
+// With image or audio parts, the content stays a list of text, image and audio parts (as the
+// chat template reads them) and `media` receives the sources in order.
+Json message_content(const Json& content, const std::string& param, const std::string& role, std::vector<MediaPart>& media) {
   if (content.is_string()) return content;
   if (!content.is_array()) fail_type(param, "a string or an array of content parts", content);
   std::string text;
+  Json parts = Json::array();
+  bool has_media = false;
   for (size_t i = 0; i < content.size(); ++i) {
     const std::string part_param = param + "[" + std::to_string(i) + "]";
     const Json& part = content[i];
@@ -171,14 +215,21 @@ Json message_content(const Json& content, const std::string& param) {
         fail_invalid(part_param + ".text", "missing_field", "invalid " + part_param + ": a text part needs a string \"text\"");
       }
       text += part_text->get<std::string>();
-    } else if (kind == "image_url" || kind == "input_image" || kind == "image") {
-      fail_invalid(part_param, "unsupported_content", "image input is not built yet: this server reads text parts only");
-    } else if (kind == "input_audio" || kind == "audio") {
-      fail_invalid(part_param, "unsupported_content", "audio input is not built yet: this server reads text parts only");
+      parts.push_back({{"type", "text"}, {"text", *part_text}});
+    } else if (kind == "image_url" || kind == "input_image" || kind == "input_audio") {
+      if (role != "user") {
+        fail_invalid(part_param, "unsupported_content", "invalid " + part_param + ": only user messages may contain image or audio parts");
+      }
+      const bool image = kind != "input_audio";
+      media.push_back(image ? parse_image_part(part, part_param) : parse_audio_part(part, part_param));
+      parts.push_back({{"type", image ? "image" : "audio"}});
+      has_media = true;
     } else {
-      fail_invalid(part_param + ".type", "invalid_value", "invalid " + part_param + ".type: unknown content part type \"" + kind + "\"");
+      fail_invalid(part_param + ".type", "invalid_value",
+                   "invalid " + part_param + ".type: unknown content part type \"" + kind + "\"; expected text, image_url or input_audio");
     }
   }
+  if (has_media) return parts;
   return text;
 }
 
@@ -222,7 +273,7 @@ Json parse_assistant_tool_call(const Json& call, const std::string& param) {
   return parsed;
 }
 
-Json parse_message(const Json& message, const std::string& param) {
+Json parse_message(const Json& message, const std::string& param, std::vector<MediaPart>& media) {
   if (!message.is_object()) fail_type(param, "an object", message);
   const Json* role_value = field(message, "role");
   if (!role_value) fail_invalid(param + ".role", "missing_field", "invalid " + param + ": \"role\" is missing");
@@ -240,7 +291,7 @@ Json parse_message(const Json& message, const std::string& param) {
   const Json* content = field(message, "content");
   const Json* tool_calls = field(message, "tool_calls");
   if (content) {
-    parsed["content"] = message_content(*content, param + ".content");
+    parsed["content"] = message_content(*content, param + ".content", role, media);
   } else if (role != "assistant" || !tool_calls) {
     fail_invalid(param + ".content", "missing_field", "invalid " + param + ": \"content\" is missing");
   }
@@ -388,7 +439,7 @@ ChatRequest parse_chat_request(const Json& body) {
   if (messages->empty()) fail_invalid("messages", "invalid_value", "invalid messages: the conversation is empty");
   Json parsed_messages = Json::array();
   for (size_t i = 0; i < messages->size(); ++i) {
-    parsed_messages.push_back(parse_message((*messages)[i], "messages[" + std::to_string(i) + "]"));
+    parsed_messages.push_back(parse_message((*messages)[i], "messages[" + std::to_string(i) + "]", request.media));
   }
 
   Json& out = request.template_request;

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/sampler.h"
+#include "server/media_parts.h"
 
 namespace mxgemma::server {
 
@@ -68,6 +69,9 @@ struct ChatRequest {
   std::string tool_choice_name;  // for ToolChoice::function
   bool has_tools = false;
   GenerationFields generation;
+  // Image and audio parts of the user messages, in prompt order. Their content parts reach the
+  // template as {"type": "image"} and {"type": "audio"}, which it renders as placeholders.
+  std::vector<MediaPart> media;
 };
 
 struct CompletionRequest {

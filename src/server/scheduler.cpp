@@ -221,9 +221,15 @@ void Scheduler::prefill_step() {
     ActiveJob& job = *slot.job;
     const size_t count = std::min(job.request.prompt.size() - job.prefilled, size_t(options_.prefill_chunk));
     const bool last_chunk = job.prefilled + count == job.request.prompt.size();
+    const std::span<const int32_t> chunk(job.request.prompt.data() + job.prefilled, count);
+    const Gemma4TextModel::Logits which = last_chunk ? Gemma4TextModel::Logits::last : Gemma4TextModel::Logits::none;
     try {
-      model_.forward(std::span<const int32_t>(job.request.prompt.data() + job.prefilled, count), slot.cache,
-                     last_chunk ? Gemma4TextModel::Logits::last : Gemma4TextModel::Logits::none, logits_);
+      if (job.request.media) {
+        const auto soft_tokens = job.request.media->soft_tokens(int64_t(job.prefilled), int64_t(count));
+        model_.forward(chunk, slot.cache, which, logits_, soft_tokens);
+      } else {
+        model_.forward(chunk, slot.cache, which, logits_);
+      }
     } catch (const std::exception& error) {
       MXG_LOG_ERROR("request %s: prefill failed: %s", job.request.id.c_str(), error.what());
       end_job(slot, JobFinish::failed, error.what());

@@ -1,7 +1,8 @@
 // The scheduler of the server: one thread owns the model (which runs one forward pass at a time)
 // and a fixed set of slots, each with its own KV cache. Every step decodes one token for all
 // generating slots in one batched pass (continuous batching), then runs one prefill chunk of a
-// newly admitted prompt, so a long prompt delays running streams by one chunk at most.
+// newly admitted prompt, so a long prompt delays running streams by one chunk at most. Image and
+// audio soft tokens arrive encoded with the job; each prefill chunk takes its slice of them.
 #pragma once
 
 #include <atomic>
@@ -15,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/media_prompt.h"
 #include "engine/sampler.h"
 #include "model/gemma4_text.h"
 #include "text/tokenizer.h"
@@ -71,6 +73,9 @@ class JobStream {
 struct JobRequest {
   std::string id;  // for logs
   std::vector<int32_t> prompt;
+  // The soft tokens of the prompt's image and audio placeholders, encoded before submission;
+  // null for a text prompt. `prompt` equals media->tokens.
+  std::shared_ptr<const MediaPrompt> media;
   int64_t max_tokens = 0;  // further bounded by the free context
   SamplingParams sampling;
   std::vector<int32_t> stop_token_ids;

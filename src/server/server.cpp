@@ -17,6 +17,7 @@
 #include <httplib.h>
 
 #include "server/job_response.h"
+#include "server/server_impl.h"
 #include "server/request.h"
 #include "server/response.h"
 #include "text/chat_template.h"
@@ -24,13 +25,6 @@
 
 namespace mxgemma::server {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-void send_json(httplib::Response& response, const Json& body, int status = 200) {
-  response.status = status;
-  response.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
-}
 
 void send_error(httplib::Response& response, const ApiError& error) {
   response.status = error.status();
@@ -58,43 +52,10 @@ SamplingParams sampling_for(const GenerationFields& fields, const GenerationConf
 
 }  // namespace
 
-struct Server::Impl {
-  Impl(const Bundle& bundle, const Tokenizer& tokenizer, Gemma4TextModel& model, ServerOptions server_options);
-
-  using RouteHandler = void (Impl::*)(const httplib::Request&, httplib::Response&);
-  void register_routes();
-  httplib::Server::Handler wrap(RouteHandler handler, bool needs_key);
-  void check_api_key(const httplib::Request& request) const;
-
-  void handle_health(const httplib::Request& request, httplib::Response& response);
-  void handle_models(const httplib::Request& request, httplib::Response& response);
-  void handle_tokenize(const httplib::Request& request, httplib::Response& response);
-  void handle_detokenize(const httplib::Request& request, httplib::Response& response);
-  void handle_chat(const httplib::Request& request, httplib::Response& response);
-  void handle_completion(const httplib::Request& request, httplib::Response& response);
-
-  std::string render_prompt(const Json& template_request);
-  std::shared_ptr<JobStream> submit(JobRequest job);
-  JobRequest make_job(std::vector<int32_t> prompt, const GenerationFields& fields, const std::string& id,
-                      const char* prompt_param) const;
-  std::string next_id(const char* prefix);
-
-  const Bundle& bundle_;
-  const Tokenizer& tokenizer_;
-  ServerOptions options_;
-  SelectedChatTemplate template_source_;
-  std::unique_ptr<ChatTemplate> chat_template_;
-  bool fold_tool_messages_ = false;
-  std::mutex template_mutex_;  // the Jinja engine is not documented as thread-safe
-  std::vector<int32_t> stop_token_ids_;
-  Scheduler scheduler_;
-  httplib::Server http_;
-  std::atomic<uint64_t> request_counter_{0};
-  uint64_t id_salt_ = 0;
-  int port_ = 0;
-  int listen_socket_ = -1;  // captured from httplib to raise its listen backlog
-  std::thread serve_thread_;
-};
+void send_json(httplib::Response& response, const Json& body, int status) {
+  response.status = status;
+  response.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+}
 
 Server::Impl::Impl(const Bundle& bundle, const Tokenizer& tokenizer, Gemma4TextModel& model, ServerOptions server_options)
     : bundle_(bundle),
@@ -149,6 +110,7 @@ void Server::Impl::register_routes() {
       {"GET", "/v1/models", &Impl::handle_models, true},
       {"POST", "/v1/chat/completions", &Impl::handle_chat, true},
       {"POST", "/v1/completions", &Impl::handle_completion, true},
+      {"POST", "/v1/audio/transcriptions", &Impl::handle_transcription, true},
       {"POST", "/tokenize", &Impl::handle_tokenize, true},
       {"POST", "/detokenize", &Impl::handle_detokenize, true},
   };
@@ -274,7 +236,7 @@ std::string Server::Impl::render_prompt(const Json& template_request) {
 }
 
 JobRequest Server::Impl::make_job(std::vector<int32_t> prompt, const GenerationFields& fields, const std::string& id,
-                                  const char* prompt_param) const {
+                                  const char* prompt_param, Clock::time_point received) const {
   const int64_t context = options_.scheduler.context_size;
   if (int64_t(prompt.size()) >= context) {
     fail_invalid(prompt_param, "context_length_exceeded",
@@ -299,7 +261,7 @@ JobRequest Server::Impl::make_job(std::vector<int32_t> prompt, const GenerationF
   }
   job.stop_token_ids = stop_token_ids_;
   job.stop_strings = fields.stop;
-  job.deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
+  job.deadline = received + std::chrono::duration_cast<Clock::duration>(
                                     std::chrono::duration<double>(options_.timeout_seconds));
   return job;
 }
@@ -332,9 +294,14 @@ void Server::Impl::handle_chat(const httplib::Request& request, httplib::Respons
                  "tool_choice \"required\" or a named function needs a model with Gemma 4 tool-call tokens; "
                  "this model's vocabulary has no <|tool_call>");
   }
+  const Clock::time_point received = Clock::now();
   const std::string id = next_id("chatcmpl");
   const std::string prompt_text = render_prompt(chat.template_request);
-  JobRequest job = make_job(tokenizer_.encode(prompt_text, /*add_bos=*/false, /*parse_special=*/true), chat.generation, id, "messages");
+  std::vector<int32_t> prompt = tokenizer_.encode(prompt_text, /*add_bos=*/false, /*parse_special=*/true);
+  const std::shared_ptr<const MediaPrompt> media = encode_media(prompt, chat.media);
+  if (media) prompt = media->tokens;
+  JobRequest job = make_job(std::move(prompt), chat.generation, id, "messages", received);
+  job.media = media;
 
   // "required" and a named function force the opening of a call (and the name), so the model
   // can only fill in the arguments.

@@ -1,6 +1,6 @@
 // The OpenAI-compatible HTTP server: routes, bearer-key check, request limits and the streaming
-// of scheduler output as server-sent events. HTTP threads only parse, validate, enqueue and
-// stream; the scheduler thread runs the model.
+// of scheduler output as server-sent events. HTTP threads parse, validate, encode images and audio,
+// enqueue and stream; the scheduler thread runs the text model.
 #pragma once
 
 #include <cstddef>
@@ -10,6 +10,7 @@
 #include "bundle/bundle.h"
 #include "engine/chat_prompt.h"
 #include "model/gemma4_text.h"
+#include "server/media_parts.h"
 #include "server/scheduler.h"
 #include "text/tokenizer.h"
 
@@ -25,6 +26,8 @@ struct ServerOptions {
   size_t max_body_bytes = 8u << 20;       // larger bodies get 413
   int http_threads = 0;                   // 0: enough for every slot and queued request, plus 8
   ChatTemplateChoice chat_template;
+  MediaSourcePolicy media_sources;        // where image URLs may point, and the size of one file
+  int media_threads = 0;                  // threads of the image and audio towers; 0: all hardware threads
 };
 
 class Server {

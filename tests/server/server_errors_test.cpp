@@ -217,19 +217,6 @@ TEST(ServerErrors, MoreThanOneChoice) {
   EXPECT_EQ(post_json(server.port(), "/v1/chat/completions", request).status, 200);
 }
 
-TEST(ServerErrors, ImageAndAudioParts) {
-  TestServer server;
-  const Json image = Json::array({{{"type", "text"}, {"text", "What is this?"}},
-                                  {{"type", "image_url"}, {"image_url", {{"url", "data:image/png;base64,AAAA"}}}}});
-  expect_error(server.port(), post_json(server.port(), "/v1/chat/completions", chat_with(user_message(image))), 400,
-               "messages[0].content[1]", "image input is not built yet");
-  const Json audio = Json::array({{{"type", "input_audio"}, {"input_audio", {{"data", "AAAA"}, {"format", "wav"}}}}});
-  expect_error(server.port(), post_json(server.port(), "/v1/chat/completions", chat_with(user_message(audio))), 400,
-               "messages[0].content[0]", "audio input is not built yet");
-  const Json text_parts = Json::array({{{"type", "text"}, {"text", "Hello "}}, {{"type", "text"}, {"text", "there"}}});
-  EXPECT_EQ(post_json(server.port(), "/v1/chat/completions", chat_with(user_message(text_parts))).status, 200);
-}
-
 TEST(ServerErrors, PromptOverContext) {
   server::ServerOptions options = TestServer::default_options();
   options.scheduler.context_size = 64;

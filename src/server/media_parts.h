@@ -1,0 +1,44 @@
+// Image and audio content parts of OpenAI requests: where their bytes come from (a data URL,
+// base64, a local file or a remote URL) and the checks made before the media encoder sees them.
+// Every failure throws ApiError (400) naming the request part.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/media_prompt.h"
+
+namespace mxgemma::server {
+
+// One image or audio part as the request gave it, before its bytes are loaded.
+struct MediaPart {
+  MediaInput::Kind kind = MediaInput::Kind::image;
+  std::string param;   // the request part that holds the source, e.g. messages[1].content[0].image_url.url
+  std::string source;  // image: the URL; audio: base64 or a data URL
+  std::string audio_format;  // wav, mp3 or flac
+};
+
+// Where image URLs may point, and how much one part may hold.
+struct MediaSourcePolicy {
+  bool allow_local_files = false;     // file:// URLs
+  bool allow_remote_images = false;   // http:// and https:// URLs
+  size_t max_bytes = size_t{20} << 20;  // one decoded or fetched file
+  double fetch_timeout_seconds = 10.0;  // connect, and then each read, of a remote fetch
+};
+
+// Decodes standard base64 (RFC 4648, padding optional, whitespace skipped). Throws ApiError naming
+// `param` on any other character or a truncated final group.
+std::vector<uint8_t> decode_base64(std::string_view text, const std::string& param);
+
+// The bytes of one part, named by its request part for the encoder's errors. Throws ApiError (400)
+// naming the part for an unsupported or malformed source, a source the policy disallows, a file or
+// fetch that fails, or one larger than policy.max_bytes.
+MediaInput load_media_part(const MediaPart& part, const MediaSourcePolicy& policy);
+
+// Splits a clip into consecutive windows of at most `window` samples; the last may be shorter.
+std::vector<std::vector<float>> split_audio_windows(const std::vector<float>& samples, size_t window);
+
+}  // namespace mxgemma::server
