@@ -1,5 +1,5 @@
 // Image and audio content parts of OpenAI requests: where their bytes come from (a data URL,
-// base64, a local file or a remote URL) and the checks made before the media encoder sees them.
+// base64, a local file or a remote URL) and the checks made before the media encoder reads them.
 // Every failure throws ApiError (400) naming the request part.
 #pragma once
 
@@ -16,7 +16,7 @@ namespace mxgemma::server {
 // One image or audio part as the request gave it, before its bytes are loaded.
 struct MediaPart {
   MediaInput::Kind kind = MediaInput::Kind::image;
-  std::string param;   // the request part that holds the source, e.g. messages[1].content[0].image_url.url
+  std::string param;   // the request part that contains the source, e.g. messages[1].content[0].image_url.url
   std::string source;  // image: the URL; audio: base64 or a data URL
   std::string audio_format;  // wav, mp3 or flac
 };

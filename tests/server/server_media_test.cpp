@@ -1,5 +1,5 @@
 // Image and audio parts of /v1/chat/completions and /v1/audio/transcriptions against the tiny
-// fixture model. The model is random, so answers are checked against the library path
+// fixture model. The model is random, so outputs are checked against the library path
 // (MediaEncoder + Generator, greedy) and against each other, not against meaningful text.
 #include <cmath>
 #include <cstring>
