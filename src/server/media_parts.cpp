@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <cstdio>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
@@ -116,6 +118,22 @@ std::vector<uint8_t> read_local_file(std::string_view url, const std::string& pa
   return bytes;
 }
 
+// What went wrong in a failed fetch, in words a client can act on.
+std::string describe_fetch_error(httplib::Error error, double timeout_seconds) {
+  char timeout[32];
+  std::snprintf(timeout, sizeof timeout, "%.1f s", timeout_seconds);
+  switch (error) {
+    case httplib::Error::Connection: return "cannot connect to the host";
+    case httplib::Error::ConnectionTimeout: return std::string("connecting timed out after ") + timeout;
+    case httplib::Error::Read: return std::string("reading the response failed or timed out after ") + timeout;
+    case httplib::Error::ExceedRedirectCount: return "too many redirects";
+    case httplib::Error::SSLConnection:
+    case httplib::Error::SSLLoadingCerts:
+    case httplib::Error::SSLServerVerification: return "the TLS connection failed (" + httplib::to_string(error) + ")";
+    default: return httplib::to_string(error);
+  }
+}
+
 std::vector<uint8_t> fetch_remote(std::string_view url, const std::string& param, const MediaSourcePolicy& policy) {
   if (!policy.allow_remote_images) {
     fail_invalid(param, "remote_images_disabled",
@@ -156,7 +174,7 @@ std::vector<uint8_t> fetch_remote(std::string_view url, const std::string& param
     fail_invalid(param, "file_too_large", param + ": the image is larger than the limit of " + format_bytes_limit(policy.max_bytes) + " per file");
   }
   if (!result) {
-    fail_invalid(param, "fetch_failed", param + ": fetching the image failed: " + httplib::to_string(result.error()));
+    fail_invalid(param, "fetch_failed", param + ": fetching the image failed: " + describe_fetch_error(result.error(), policy.fetch_timeout_seconds));
   }
   if (result->status != 200) {
     fail_invalid(param, "fetch_failed", param + ": fetching the image failed: the server returned HTTP " + std::to_string(result->status));

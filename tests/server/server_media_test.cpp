@@ -132,7 +132,8 @@ LibraryAnswer library_answer(const std::string& text, const std::vector<std::str
   params.sampling.temperature = 0.0f;
   params.stop_token_ids = tiny.bundle->generation_config().eos_token_ids;
   for (const char* marker : {"<turn|>", "<|tool_response>"}) params.stop_token_ids.push_back(tiny.tokenizer->token_id(marker));
-  params.prefill_chunk = 64;
+  // One prefill pass, so the server's chunks of 64 tokens are checked against an unchunked prompt.
+  params.prefill_chunk = context_size;
   Generator generator(*tiny.model, *tiny.tokenizer);
   const GenerationResult result = generator.generate(expanded.tokens, params, context_size, nullptr, expanded.soft_tokens());
 
@@ -291,6 +292,10 @@ class LoopbackImageHost {
     server_.Get("/big.png", [](const httplib::Request&, httplib::Response& response) {
       response.set_content(std::string(size_t(1) << 20, 'x'), "image/png");
     });
+    server_.Get("/slow.png", [png](const httplib::Request&, httplib::Response& response) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+      response.set_content(png, "image/png");
+    });
     server_.Get("/moved.png", [](const httplib::Request&, httplib::Response& response) { response.set_redirect("/tiny.png"); });
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
@@ -319,7 +324,7 @@ TEST(ServerImages, RemoteUrlsNeedTheFlag) {
   server::ServerOptions options = TestServer::default_options();
   options.media_sources.allow_remote_images = true;
   options.media_sources.max_bytes = 512 << 10;
-  options.media_sources.fetch_timeout_seconds = 5.0;
+  options.media_sources.fetch_timeout_seconds = 0.5;
   TestServer server(options);
   const HttpResult fetched = post_json(server.port(), "/v1/chat/completions", request);
   ASSERT_EQ(fetched.status, 200) << fetched.body.dump();
@@ -335,11 +340,47 @@ TEST(ServerImages, RemoteUrlsNeedTheFlag) {
   };
   expect_bad_part(post_url(host.url("/missing.png")), param, "returned HTTP 404");
   expect_bad_part(post_url(host.url("/big.png")), param, "larger than the limit");
+  expect_bad_part(post_url(host.url("/slow.png")), param, "fetching the image failed: reading the response failed or timed out after 0.5 s");
   // A port with no listener: the connection is refused at once.
   auto stopped_host = std::make_unique<LoopbackImageHost>();
   const std::string closed = stopped_host->url("/tiny.png");
   stopped_host.reset();
-  expect_bad_part(post_url(closed), param, "fetching the image failed");
+  expect_bad_part(post_url(closed), param, "fetching the image failed: cannot connect to the host");
+}
+
+// A multipart/form-data upload to /v1/audio/transcriptions.
+HttpResult post_transcription(int port, const httplib::MultipartFormDataItems& items) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(120, 0);
+  const httplib::Result response = client.Post("/v1/audio/transcriptions", items);
+  HttpResult result;
+  if (!response) return result;
+  result.status = response->status;
+  result.body = Json::parse(response->body, nullptr, false);
+  if (result.body.is_discarded()) result.body = response->body;
+  return result;
+}
+
+TEST(ServerMedia, BundleWithoutTowers) {
+  // tiny-gemma3 is a text-only bundle: no vision_config, no audio_config.
+  const std::filesystem::path dir = std::filesystem::path(MXGEMMA_FIXTURE_DIR) / "generated" / "tiny-gemma3";
+  const Bundle bundle = Bundle::open(dir);
+  const Tokenizer tokenizer = Tokenizer::from_file(bundle.tokenizer_json_path());
+  ThreadPool pool(2);
+  Gemma4TextModel model(bundle, pool);
+  server::ServerOptions options = TestServer::default_options();
+  options.host = "127.0.0.1";
+  options.port = 0;
+  server::Server server(bundle, tokenizer, model, options);
+  const int port = server.start();
+
+  expect_bad_part(post_json(port, "/v1/chat/completions", chat_with_parts(Json::array({image_part(png_data_url("tiny.png"))}))),
+                  "messages[0].content[0].image_url.url", "no vision tower");
+  expect_bad_part(post_json(port, "/v1/chat/completions", chat_with_parts(Json::array({audio_part(base64(tone_wav(1.0)), "wav")}))),
+                  "messages[0].content[0].input_audio.data", "no audio tower");
+  expect_bad_part(post_transcription(port, {{"file", tone_wav(1.0), "clip.wav", "audio/wav"}}), "file", "no audio tower");
+  EXPECT_EQ(post_json(port, "/v1/chat/completions", chat_with_parts("hello")).status, 200);
+  server.stop();
 }
 
 TEST(ServerAudio, BadAudioPartsNameThePart) {
@@ -375,19 +416,6 @@ TEST(ServerAudio, DataUrlAudioReachesTheEncoder) {
     // NOTE: until the audio tower is built, the encoder rejects audio after all checks pass.
     expect_bad_part(result, "messages[0].content[0].input_audio.data", "audio tower");
   }
-}
-
-// A multipart/form-data upload to /v1/audio/transcriptions.
-HttpResult post_transcription(int port, const httplib::MultipartFormDataItems& items) {
-  httplib::Client client("127.0.0.1", port);
-  client.set_read_timeout(120, 0);
-  const httplib::Result response = client.Post("/v1/audio/transcriptions", items);
-  HttpResult result;
-  if (!response) return result;
-  result.status = response->status;
-  result.body = Json::parse(response->body, nullptr, false);
-  if (result.body.is_discarded()) result.body = response->body;
-  return result;
 }
 
 TEST(ServerTranscription, BadUploadsNameTheField) {
