@@ -193,6 +193,35 @@ TEST(ServerImages, StreamEqualsNonStream) {
   EXPECT_EQ(chat.usage["completion_tokens"], whole.body["usage"]["completion_tokens"]);
 }
 
+TEST(ServerImages, ConcurrentRequestsEqualSequential) {
+  // Image requests encode on their HTTP threads one at a time while text requests decode.
+  TestServer server;
+  std::vector<Json> requests;
+  for (const char* file : {"tiny.png", "alpha.png", "gray.png", "palette.png"}) {
+    requests.push_back(chat_with_parts(Json::array({{{"type", "text"}, {"text", "What?"}}, image_part(png_data_url(file))}), 8));
+  }
+  requests.push_back(chat_with_parts("Tell me a story", 12));
+  requests.push_back(chat_with_parts("Another one", 12));
+
+  std::vector<Json> sequential;
+  for (const Json& request : requests) {
+    const HttpResult result = post_json(server.port(), "/v1/chat/completions", request);
+    ASSERT_EQ(result.status, 200) << result.body.dump();
+    sequential.push_back(result.body);
+  }
+  std::vector<HttpResult> concurrent(requests.size());
+  std::vector<std::thread> clients;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    clients.emplace_back([&, i] { concurrent[i] = post_json(server.port(), "/v1/chat/completions", requests[i]); });
+  }
+  for (std::thread& client : clients) client.join();
+  for (size_t i = 0; i < requests.size(); ++i) {
+    ASSERT_EQ(concurrent[i].status, 200) << i << ": " << concurrent[i].body.dump();
+    EXPECT_EQ(concurrent[i].body["choices"][0]["message"], sequential[i]["choices"][0]["message"]) << i;
+    EXPECT_EQ(concurrent[i].body["usage"], sequential[i]["usage"]) << i;
+  }
+}
+
 TEST(ServerImages, BareStringUrlEqualsObjectForm) {
   TestServer server;
   const std::string url = png_data_url("tiny.png");
