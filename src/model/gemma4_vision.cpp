@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kernels/attention.h"
 #include "kernels/linear.h"
 #include "kernels/vector_ops.h"
 
@@ -243,39 +244,9 @@ void Gemma4VisionModel::encoder_layer(const Layer& layer, float* hidden, int64_t
 
 // softmax(q k^T) v per head over every valid patch (bidirectional, scale 1 after the q/k norms).
 void Gemma4VisionModel::attend(int64_t rows) {
-  const int heads = config_.num_attention_heads;
-  const int head_dim = config_.head_dim;
-  const int group = heads / config_.num_key_value_heads;
-  const int64_t q_width = int64_t(heads) * head_dim;
-  const int64_t kv_width = int64_t(config_.num_key_value_heads) * head_dim;
-
-  pool_->parallel_for(rows * heads, 1, [&](int64_t begin, int64_t end) {
-    thread_local std::vector<float> scores;
-    scores.resize(size_t(rows));
-    for (int64_t item = begin; item < end; ++item) {
-      const int64_t t = item / heads;
-      const int h = int(item % heads);
-      const float* q = query_.data() + t * q_width + int64_t(h) * head_dim;
-      const int64_t kv_offset = int64_t(h / group) * head_dim;
-
-      float max_score = -INFINITY;
-      for (int64_t j = 0; j < rows; ++j) {
-        scores[j] = dot(q, key_.data() + j * kv_width + kv_offset, head_dim);
-        max_score = std::max(max_score, scores[j]);
-      }
-      float sum = 0.0f;
-      for (int64_t j = 0; j < rows; ++j) {
-        scores[j] = std::exp(scores[j] - max_score);
-        sum += scores[j];
-      }
-      float* out = attention_.data() + t * q_width + int64_t(h) * head_dim;
-      std::fill_n(out, head_dim, 0.0f);
-      const float inv_sum = 1.0f / sum;
-      for (int64_t j = 0; j < rows; ++j) {
-        add_scaled(out, value_.data() + j * kv_width + kv_offset, scores[j] * inv_sum, head_dim);
-      }
-    }
-  });
+  // Scale 1: the q and k norms take the place of 1/sqrt(head_dim).
+  bidirectional_attention(query_.data(), key_.data(), value_.data(), rows, config_.num_attention_heads,
+                          config_.num_key_value_heads, config_.head_dim, 1.0f, attention_.data(), *pool_);
 }
 
 // Patch (x, y) goes to cell floor(x / k) + floor(y / k) * ((max_x + 1) / k), where max_x is the
