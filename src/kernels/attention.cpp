@@ -16,10 +16,10 @@ constexpr int64_t kQueryBlock = 48;
 
 int64_t tiles_for(int64_t count) { return (count + kTileRows - 1) / kTileRows; }
 
-// Packs columns [offset, offset + width) of a [rows, ld] matrix so that `tile_of(i)` is the
-// [depth][kTileRows] tile the GEMM micro-kernel reads. For keys, tile i holds keys
-// [32 i, 32 i + 32) over depth = head_dim; for values, tile i holds value columns [32 i, 32 i + 32)
-// over depth = rows. Rows past the end are zero.
+// Copy one head's columns [offset, offset + head_dim) of a [rows, ld] matrix into consecutive
+// [depth][kTileRows] tiles, the layout gemm_tile reads. Key tile i contains keys [32 i, 32 i + 32)
+// over depth head_dim. Value tile i contains value columns [32 i, 32 i + 32) over depth rows.
+// Entries past the end are zero.
 std::vector<float> pack_keys(const float* k, int64_t ld, int64_t offset, int64_t rows, int head_dim) {
   std::vector<float> packed(size_t(tiles_for(rows) * head_dim * kTileRows), 0.0f);
   for (int64_t j = 0; j < rows; ++j) {
