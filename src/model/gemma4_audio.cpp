@@ -14,8 +14,6 @@ namespace {
 constexpr const char* kTower = "audio_tower.";
 constexpr int kSubsampleKernel = 3;  // SSCP Conv2d kernel (3x3), stride 2, padding 1
 
-float clamp_value(float x, float low, float high) { return std::min(std::max(x, low), high); }
-
 float silu(float x) { return x / (1.0f + std::exp(-x)); }
 
 // PyTorch's softplus, log(1 + e^x), which returns x itself above 20.
@@ -106,18 +104,6 @@ Gemma4AudioModel::Gemma4AudioModel(const Bundle& bundle, ThreadPool& pool) : poo
   embedding_projection_ = bundle.linear("embed_audio.embedding_projection");
 }
 
-Gemma4AudioModel::ClippedLinear Gemma4AudioModel::load_clipped(const Bundle& bundle, const std::string& module) const {
-  ClippedLinear linear;
-  linear.weight = bundle.linear(module + ".linear");
-  if (config_.use_clipped_linears) {
-    linear.input_min = bundle.tensor_f32(module + ".input_min").at(0);
-    linear.input_max = bundle.tensor_f32(module + ".input_max").at(0);
-    linear.output_min = bundle.tensor_f32(module + ".output_min").at(0);
-    linear.output_max = bundle.tensor_f32(module + ".output_max").at(0);
-  }
-  return linear;
-}
-
 Gemma4AudioModel::SubsampleBlock Gemma4AudioModel::load_subsample_block(const Bundle& bundle, int index,
                                                                         int in_channels, int out_channels) const {
   const std::string prefix = std::string(kTower) + "subsample_conv_projection.layer" + std::to_string(index) + ".";
@@ -172,17 +158,8 @@ std::vector<float> Gemma4AudioModel::relative_position_embedding() const {
   return table;
 }
 
-void Gemma4AudioModel::apply(const ClippedLinear& linear, const float* x, int64_t rows, float* y) {
-  const int64_t in = linear.weight.cols;
-  const int64_t out = linear.weight.rows;
-  clipped_.resize(size_t(rows * in));
-  for (int64_t i = 0; i < rows * in; ++i) clipped_[i] = clamp_value(x[i], linear.input_min, linear.input_max);
-  matmul(linear.weight, clipped_.data(), rows, y, *pool_);
-  for (int64_t i = 0; i < rows * out; ++i) y[i] = clamp_value(y[i], linear.output_min, linear.output_max);
-}
-
 void Gemma4AudioModel::clamp_rows(float* x, int64_t count) const {
-  for (int64_t i = 0; i < count; ++i) x[i] = clamp_value(x[i], -gradient_clip_, gradient_clip_);
+  for (int64_t i = 0; i < count; ++i) x[i] = std::clamp(x[i], -gradient_clip_, gradient_clip_);
 }
 
 void Gemma4AudioModel::check_features(const AudioFeatures& features) const {
@@ -463,17 +440,8 @@ void Gemma4AudioModel::light_conv(const Layer& layer, float* hidden, int64_t row
 }
 
 std::vector<float> Gemma4AudioModel::embed(std::span<const float> tower_output) {
-  const int64_t width = output_size();
-  if (tower_output.size() % size_t(width) != 0) {
-    throw std::invalid_argument("embed_audio: " + std::to_string(tower_output.size()) +
-                                " values are not rows of the audio tower's output width " + std::to_string(width));
-  }
-  const int64_t rows = int64_t(tower_output.size()) / width;
-  std::vector<float> normed(tower_output.begin(), tower_output.end());
-  rms_norm_rows(normed.data(), rows, width, nullptr, float(config_.rms_norm_eps));
-  std::vector<float> projected(size_t(rows * text_hidden_size_));
-  matmul(embedding_projection_, normed.data(), rows, projected.data(), *pool_);
-  return projected;
+  return embed_multimodal(embedding_projection_, tower_output, output_size(), float(config_.rms_norm_eps),
+                          "embed_audio", *pool_);
 }
 
 }  // namespace mxgemma

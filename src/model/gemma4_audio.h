@@ -27,6 +27,7 @@
 #include "kernels/thread_pool.h"
 #include "kernels/weight_matrix.h"
 #include "media/audio_features.h"
+#include "model/tower_layers.h"
 
 namespace mxgemma {
 
@@ -62,14 +63,6 @@ class Gemma4AudioModel {
   std::vector<float> encode_audio(const AudioFeatures& features) { return embed(encode_features(features)); }
 
  private:
-  // A Gemma 4 ClippableLinear: y = clamp(W clamp(x, input_min, input_max), output_min,
-  // output_max). Bounds stay infinite when the config has no clipped linears.
-  struct ClippedLinear {
-    WeightMatrix weight;
-    float input_min = -INFINITY, input_max = INFINITY;
-    float output_min = -INFINITY, output_max = INFINITY;
-  };
-
   // One SSCP block: Conv2d 3x3 stride 2 padding 1 (no bias), then LayerNorm over channels.
   struct SubsampleBlock {
     int in_channels = 0;
@@ -97,10 +90,14 @@ class Gemma4AudioModel {
 
   // Width of a tower output row: output_proj_dims, or hidden_size without an output projection.
   int output_size() const { return config_.output_proj_dims > 0 ? config_.output_proj_dims : config_.hidden_size; }
-  ClippedLinear load_clipped(const Bundle& bundle, const std::string& module) const;
+  ClippedLinear load_clipped(const Bundle& bundle, const std::string& module) const {
+    return load_clipped_linear(bundle, module, config_.use_clipped_linears);
+  }
   SubsampleBlock load_subsample_block(const Bundle& bundle, int index, int in_channels, int out_channels) const;
   std::vector<float> relative_position_embedding() const;
-  void apply(const ClippedLinear& linear, const float* x, int64_t rows, float* y);
+  void apply(const ClippedLinear& linear, const float* x, int64_t rows, float* y) {
+    apply_clipped_linear(linear, x, rows, y, clipped_, *pool_);
+  }
   void check_features(const AudioFeatures& features) const;
 
   // SSCP on the features: returns [rows, hidden] for the first `rows` subsampled frames.

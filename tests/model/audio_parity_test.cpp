@@ -45,10 +45,7 @@ using parity::kFixtures;
 const std::filesystem::path kAudio = std::filesystem::path(MXGEMMA_TEST_DATA_DIR) / "audio";
 
 nlohmann::json audio_manifest() {
-  const std::filesystem::path path = kFixtures / "goldens" / "audio_manifest.json";
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("missing " + path.string() + ": run scripts/oracle/record_audio_goldens.py");
-  return nlohmann::json::parse(in);
+  return parity::read_golden_manifest("audio_manifest.json", "scripts/oracle/record_audio_goldens.py");
 }
 
 class AudioParity : public ::testing::TestWithParam<std::string> {

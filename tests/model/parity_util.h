@@ -6,8 +6,11 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 namespace mxgemma::parity {
 
@@ -20,6 +23,15 @@ inline std::filesystem::path bundle_dir(const std::string& name) {
     throw std::runtime_error("fixture missing: " + dir.string() + ": run scripts/make_fixtures.sh");
   }
   return dir;
+}
+
+// Parses fixtures/goldens/<file>. Throws std::runtime_error naming the oracle script that
+// writes the file when it is missing.
+inline nlohmann::json read_golden_manifest(const std::string& file, const std::string& script) {
+  const std::filesystem::path path = kFixtures / "goldens" / file;
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("missing " + path.string() + ": run " + script);
+  return nlohmann::json::parse(in);
 }
 
 // The worst row's cosine similarity and the largest absolute difference over all values.

@@ -41,10 +41,7 @@ using parity::kFixtures;
 const std::filesystem::path kImages = std::filesystem::path(MXGEMMA_TEST_DATA_DIR) / "images";
 
 nlohmann::json vision_manifest() {
-  const std::filesystem::path path = kFixtures / "goldens" / "vision_manifest.json";
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("missing " + path.string() + ": run scripts/oracle/record_vision_goldens.py");
-  return nlohmann::json::parse(in);
+  return parity::read_golden_manifest("vision_manifest.json", "scripts/oracle/record_vision_goldens.py");
 }
 
 class VisionParity : public ::testing::TestWithParam<std::string> {
