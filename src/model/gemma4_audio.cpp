@@ -19,6 +19,22 @@ float silu(float x) { return x / (1.0f + std::exp(-x)); }
 // PyTorch's softplus, log(1 + e^x), which returns x itself above 20.
 double softplus(double x) { return x > 20.0 ? x : std::log1p(std::exp(x)); }
 
+// LayerNorm over the channels of each cell (weight, no bias), then ReLU.
+void layer_norm_relu(const std::vector<float>& weight, float* cells, int64_t count, float eps) {
+  const int64_t channels = int64_t(weight.size());
+  for (int64_t cell = 0; cell < count; ++cell) {
+    float* x = cells + cell * channels;
+    double mean = 0.0;
+    for (int64_t c = 0; c < channels; ++c) mean += x[c];
+    mean /= double(channels);
+    double variance = 0.0;
+    for (int64_t c = 0; c < channels; ++c) variance += (x[c] - mean) * (x[c] - mean);
+    variance /= double(channels);
+    const float inv_std = float(1.0 / std::sqrt(variance + eps));
+    for (int64_t c = 0; c < channels; ++c) x[c] = std::max(0.0f, (x[c] - float(mean)) * inv_std * weight[c]);
+  }
+}
+
 // Output length of a kernel-3, stride-2, padding-1 convolution: (n + 2 - 3) / 2 + 1.
 int64_t subsampled_length(int64_t n) { return (n - 1) / 2 + 1; }
 
@@ -44,6 +60,17 @@ Gemma4AudioModel::Gemma4AudioModel(const Bundle& bundle, ThreadPool& pool) : poo
   if (config_.hidden_act != "silu") {
     throw std::runtime_error("audio tower: audio_config.hidden_act \"" + config_.hidden_act + "\" in " +
                              config_path + " is not supported (only silu, as in Gemma 4 E2B)");
+  }
+  // The query's own frame must be a key (context_left >= 2), or transformers' softmax would run
+  // over masked logits only.
+  if (config_.attention_context_left < 2 || config_.attention_context_right < 0 || config_.attention_chunk_size < 1 ||
+      !(config_.attention_logit_cap > 0.0)) {
+    throw std::runtime_error("audio tower: " + config_path + " has attention_context_left " +
+                             std::to_string(config_.attention_context_left) + ", attention_context_right " +
+                             std::to_string(config_.attention_context_right) + ", attention_chunk_size " +
+                             std::to_string(config_.attention_chunk_size) + " and attention_logit_cap " +
+                             std::to_string(config_.attention_logit_cap) +
+                             "; expected at least 2, 0, 1 and a positive cap (E2B: 13, 0, 12, 50)");
   }
   subsampled_freq_ = int(subsampled_length(subsampled_length(config_.input_feat_size)));
   const std::string p = kTower;
@@ -125,11 +152,6 @@ Gemma4AudioModel::SubsampleBlock Gemma4AudioModel::load_subsample_block(const Bu
   } else {
     block.kernel = stored;
   }
-  block.kernel_matrix.format = WeightFormat::f32;
-  block.kernel_matrix.rows = out_channels;
-  block.kernel_matrix.cols = int64_t(taps) * in_channels;
-  block.kernel_matrix.bits = 32;
-  block.kernel_matrix.data = block.kernel.data();
   block.norm = bundle.tensor_f32(prefix + "norm.weight");
   return block;
 }
@@ -245,46 +267,44 @@ std::vector<float> Gemma4AudioModel::subsample_block(const SubsampleBlock& block
   std::vector<float> output(size_t(out_time * out_freq * out_channels));
 
   // im2col over a few output frames at a time: each output cell's 3x3 x in_channels patch, in
-  // the kernel's [kh][kw][in] order, with zeros for the padding and for masked frames.
-  const int64_t frames_per_step = std::max<int64_t>(1, (int64_t(1) << 20) / (out_freq * patch));
-  std::vector<float> patches;
-  for (int64_t t0 = 0; t0 < out_time; t0 += frames_per_step) {
-    const int64_t t1 = std::min(out_time, t0 + frames_per_step);
-    patches.assign(size_t((t1 - t0) * out_freq * patch), 0.0f);
-    for (int64_t t = t0; t < t1; ++t) {
-      for (int64_t f = 0; f < out_freq; ++f) {
-        float* cell = patches.data() + ((t - t0) * out_freq + f) * patch;
-        for (int kh = 0; kh < kSubsampleKernel; ++kh) {
-          const int64_t source_t = 2 * t + kh - 1;
-          if (source_t < 0 || source_t >= valid_time) continue;
-          for (int kw = 0; kw < kSubsampleKernel; ++kw) {
-            const int64_t source_f = 2 * f + kw - 1;
-            if (source_f < 0 || source_f >= freq) continue;
-            std::copy_n(input.data() + (source_t * freq + source_f) * in_channels, in_channels,
-                        cell + (kh * kSubsampleKernel + kw) * in_channels);
+  // the kernel's [kh][kw][in] order, with zeros for the padding and for masked frames. The
+  // kernel has few rows (out_channels), so threads split the frames instead of the rows: each
+  // takes whole steps, and matmul called from inside parallel_for runs on that thread alone.
+  const int64_t frames_per_step = std::max<int64_t>(1, (int64_t(1) << 18) / (out_freq * patch));
+  const int64_t steps = (out_time + frames_per_step - 1) / frames_per_step;
+  const float eps = float(config_.rms_norm_eps);
+  WeightMatrix kernel_matrix;  // the kernel as [out, 9 * in]
+  kernel_matrix.format = WeightFormat::f32;
+  kernel_matrix.bits = 32;
+  kernel_matrix.rows = out_channels;
+  kernel_matrix.cols = patch;
+  kernel_matrix.data = block.kernel.data();
+  pool_->parallel_for(steps, 1, [&](int64_t first_step, int64_t last_step) {
+    thread_local std::vector<float> patches;
+    for (int64_t step = first_step; step < last_step; ++step) {
+      const int64_t t0 = step * frames_per_step;
+      const int64_t t1 = std::min(out_time, t0 + frames_per_step);
+      patches.assign(size_t((t1 - t0) * out_freq * patch), 0.0f);
+      for (int64_t t = t0; t < t1; ++t) {
+        for (int64_t f = 0; f < out_freq; ++f) {
+          float* cell = patches.data() + ((t - t0) * out_freq + f) * patch;
+          for (int kh = 0; kh < kSubsampleKernel; ++kh) {
+            const int64_t source_t = 2 * t + kh - 1;
+            if (source_t < 0 || source_t >= valid_time) continue;
+            for (int kw = 0; kw < kSubsampleKernel; ++kw) {
+              const int64_t source_f = 2 * f + kw - 1;
+              if (source_f < 0 || source_f >= freq) continue;
+              std::copy_n(input.data() + (source_t * freq + source_f) * in_channels, in_channels,
+                          cell + (kh * kSubsampleKernel + kw) * in_channels);
+            }
           }
         }
       }
+      float* cells = output.data() + t0 * out_freq * out_channels;
+      matmul(kernel_matrix, patches.data(), (t1 - t0) * out_freq, cells, *pool_);
+      layer_norm_relu(block.norm, cells, (t1 - t0) * out_freq, eps);
     }
-    matmul(block.kernel_matrix, patches.data(), (t1 - t0) * out_freq, output.data() + t0 * out_freq * out_channels,
-           *pool_);
-  }
-
-  // LayerNorm over the channels of each cell (weight, no bias), then ReLU.
-  const float eps = float(config_.rms_norm_eps);
-  for (int64_t cell = 0; cell < out_time * out_freq; ++cell) {
-    float* x = output.data() + cell * out_channels;
-    double mean = 0.0;
-    for (int64_t c = 0; c < out_channels; ++c) mean += x[c];
-    mean /= double(out_channels);
-    double variance = 0.0;
-    for (int64_t c = 0; c < out_channels; ++c) variance += (x[c] - mean) * (x[c] - mean);
-    variance /= double(out_channels);
-    const float inv_std = float(1.0 / std::sqrt(variance + eps));
-    for (int64_t c = 0; c < out_channels; ++c) {
-      x[c] = std::max(0.0f, (x[c] - float(mean)) * inv_std * block.norm[c]);
-    }
-  }
+  });
   return output;
 }
 
@@ -377,6 +397,8 @@ void Gemma4AudioModel::attention(const Layer& layer, const float* normed, int64_
       const int64_t last_key = std::min<int64_t>(rows - 1, t + std::max<int64_t>(max_future - 1, 0));
       logits.resize(size_t(last_key - first_key + 1));
 
+      // Keys outside the window or past the valid rows are skipped: the reference sets their
+      // logits to attention_invalid_logits_value (-1e9), whose softmax weight is 0 in fp32.
       float max_logit = -INFINITY;
       for (int64_t j = first_key; j <= last_key; ++j) {
         float logit = dot(q, key_.data() + j * width + offset, head_dim);

@@ -35,10 +35,11 @@ class Gemma4AudioModel {
  public:
   // Reads the audio tower and embed_audio weights, and the processor's audio_seq_length from
   // processor_config.json (or preprocessor_config.json; the default 750 without either). Throws
-  // std::invalid_argument when the bundle has no audio_config, and std::runtime_error for an
-  // audio_config this runtime cannot run (hidden_act other than silu, fewer than 4 mel bins
-  // after subsampling, an input projection whose width does not match the flattened SSCP
-  // output) or an invalid processor config.
+  // std::invalid_argument when the bundle has no audio_config. Throws std::runtime_error for an
+  // audio_config this runtime cannot run (hidden_act other than silu, attention_context_left
+  // under 2, a negative attention_context_right, a non-positive attention_logit_cap, an input
+  // projection whose width is not the flattened subsampling output) or an invalid processor
+  // config.
   Gemma4AudioModel(const Bundle& bundle, ThreadPool& pool);
 
   const AudioConfig& config() const { return config_; }
@@ -68,7 +69,6 @@ class Gemma4AudioModel {
     int in_channels = 0;
     int out_channels = 0;
     std::vector<float> kernel;  // [out][kh][kw][in], the MLX layout
-    WeightMatrix kernel_matrix;  // kernel viewed as [out, 9 * in] for the im2col product
     std::vector<float> norm;     // [out]
   };
 

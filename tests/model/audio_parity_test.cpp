@@ -17,7 +17,10 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
@@ -219,6 +222,43 @@ TEST(AudioModel, BundleWithoutAudioConfigThrows) {
   ThreadPool pool(1);
   const Bundle bundle = Bundle::open(bundle_dir("tiny-gemma3"));
   EXPECT_THROW(Gemma4AudioModel(bundle, pool), std::invalid_argument);
+}
+
+// Copies of tiny-hf whose audio_config asks for what the tower does not implement must be
+// rejected at load, naming the field.
+TEST(AudioModel, UnsupportedAudioConfigThrows) {
+  const std::filesystem::path source = bundle_dir("tiny-hf");
+  const std::vector<std::pair<std::string, nlohmann::json>> cases = {
+      {"hidden_act", "gelu_pytorch_tanh"},
+      {"attention_context_left", 1},
+      {"attention_logit_cap", 0.0},
+  };
+  for (const auto& [field, value] : cases) {
+    const std::filesystem::path copy =
+        std::filesystem::temp_directory_path() / ("mxgemma_audio_config_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(copy);
+    std::filesystem::copy(source, copy, std::filesystem::copy_options::recursive);
+    nlohmann::json config;
+    {
+      std::ifstream in(copy / "config.json");
+      config = nlohmann::json::parse(in);
+    }
+    config["audio_config"][field] = value;
+    {
+      std::ofstream out(copy / "config.json");
+      out << config.dump();
+    }
+
+    ThreadPool pool(1);
+    const Bundle bundle = Bundle::open(copy);
+    try {
+      Gemma4AudioModel audio(bundle, pool);
+      ADD_FAILURE() << field << ": expected std::runtime_error";
+    } catch (const std::runtime_error& error) {
+      EXPECT_NE(std::string(error.what()).find(field), std::string::npos) << error.what();
+    }
+    std::filesystem::remove_all(copy);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(TinyBundles, AudioParity, ::testing::Values("tiny-hf", "tiny-mlxvlm"),
