@@ -87,7 +87,7 @@ Gemma4AudioModel::Gemma4AudioModel(const Bundle& bundle, ThreadPool& pool) : poo
   }
 
   const int head_dim = config_.hidden_size / config_.num_attention_heads;
-  // (head_dim^-1/2 / ln 2) * softplus(per_dim_scale) for queries; keys get ln(1 + e) / ln 2.
+  // Queries are scaled by (head_dim^-1/2 / ln 2) * softplus(per_dim_scale), keys by ln(1 + e) / ln 2.
   const double query_scale = 1.0 / std::sqrt(double(head_dim)) / std::log(2.0);
   const std::vector<float> positions = relative_position_embedding();
   const int64_t num_positions = int64_t(positions.size()) / config_.hidden_size;
