@@ -20,8 +20,6 @@
 #include <utility>
 #include <vector>
 
-#include <unistd.h>
-
 #include <nlohmann/json.hpp>
 
 #include "bundle/bundle.h"
@@ -224,30 +222,42 @@ TEST(AudioModel, BundleWithoutAudioConfigThrows) {
   EXPECT_THROW(Gemma4AudioModel(bundle, pool), std::invalid_argument);
 }
 
-// Copies of tiny-hf whose audio_config asks for what the tower does not implement must be
-// rejected at load, naming the field.
+// A copy of tiny-hf whose processor caps a clip at 10 soft tokens: the tower must return the
+// first 10 rows of the uncapped output, as many as audio_soft_token_count gives.
+TEST(AudioModel, SoftTokensCappedAtAudioSeqLength) {
+  const std::filesystem::path copy = parity::copy_bundle_with_edit(
+      "tiny-hf", "audio_cap", "processor_config.json",
+      [](nlohmann::json& processor) { processor["audio_seq_length"] = 10; });
+
+  ThreadPool pool(2);
+  const Bundle bundle = Bundle::open(copy);
+  Gemma4AudioModel audio(bundle, pool);
+  const AudioFeatureConfig feature_config = load_audio_feature_config(copy / "processor_config.json");
+  const std::vector<float> samples = load_audio_file(kAudio / "tower_1s.wav", feature_config.sampling_rate);
+  const AudioFeatures features = extract_audio_features(samples, feature_config);
+  const std::vector<float> tower = audio.encode_features(features);
+
+  ASSERT_EQ(audio_soft_token_count(features, feature_config), 10);
+  const int64_t width = audio.config().output_proj_dims;
+  ASSERT_EQ(tower.size(), size_t(10 * width));
+  const NpyArray uncapped = read_npy(kFixtures / "goldens" / "tiny-hf.audio.tower_1s.tower.npy");
+  const Comparison diff = compare_rows(tower.data(), uncapped.data.data(), 10, width);
+  EXPECT_LE(diff.max_abs_diff, kTowerMaxAbsDiff);
+  std::filesystem::remove_all(copy);
+}
+
+// Copies of tiny-hf whose audio_config sets what the tower does not implement must be rejected
+// at load, naming the field.
 TEST(AudioModel, UnsupportedAudioConfigThrows) {
-  const std::filesystem::path source = bundle_dir("tiny-hf");
   const std::vector<std::pair<std::string, nlohmann::json>> cases = {
       {"hidden_act", "gelu_pytorch_tanh"},
       {"attention_context_left", 1},
       {"attention_logit_cap", 0.0},
   };
   for (const auto& [field, value] : cases) {
-    const std::filesystem::path copy =
-        std::filesystem::temp_directory_path() / ("mxgemma_audio_config_" + std::to_string(::getpid()));
-    std::filesystem::remove_all(copy);
-    std::filesystem::copy(source, copy, std::filesystem::copy_options::recursive);
-    nlohmann::json config;
-    {
-      std::ifstream in(copy / "config.json");
-      config = nlohmann::json::parse(in);
-    }
-    config["audio_config"][field] = value;
-    {
-      std::ofstream out(copy / "config.json");
-      out << config.dump();
-    }
+    const std::filesystem::path copy = parity::copy_bundle_with_edit(
+        "tiny-hf", "audio_config", "config.json",
+        [&](nlohmann::json& config) { config["audio_config"][field] = value; });
 
     ThreadPool pool(1);
     const Bundle bundle = Bundle::open(copy);

@@ -15,8 +15,6 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
 #include <nlohmann/json.hpp>
 
 #include "bundle/bundle.h"
@@ -207,21 +205,10 @@ TEST(VisionModel, BundleWithoutVisionConfigThrows) {
 // A copy of tiny-hf whose text_config requests bidirectional attention over image tokens, which
 // the decoder does not implement: the vision model must reject it instead of running causally.
 TEST(VisionModel, BidirectionalImageAttentionThrows) {
-  const std::filesystem::path source = bundle_dir("tiny-hf");
   const std::filesystem::path copy =
-      std::filesystem::temp_directory_path() / ("mxgemma_vision_bidirectional_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(copy);
-  std::filesystem::copy(source, copy, std::filesystem::copy_options::recursive);
-  nlohmann::json config;
-  {
-    std::ifstream in(copy / "config.json");
-    config = nlohmann::json::parse(in);
-  }
-  config["text_config"]["use_bidirectional_attention"] = "vision";
-  {
-    std::ofstream out(copy / "config.json");
-    out << config.dump();
-  }
+      parity::copy_bundle_with_edit("tiny-hf", "vision_bidirectional", "config.json", [](nlohmann::json& config) {
+        config["text_config"]["use_bidirectional_attention"] = "vision";
+      });
 
   ThreadPool pool(1);
   const Bundle bundle = Bundle::open(copy);
