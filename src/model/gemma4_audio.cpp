@@ -406,7 +406,7 @@ void Gemma4AudioModel::attention(const Layer& layer, const float* normed, int64_
         if (position >= 0 && position < num_positions) {
           logit += dot(q, layer.relative_keys.data() + position * width + offset, head_dim);
         }
-        if (cap > 0.0f) logit = cap * std::tanh(logit / cap);
+        logit = cap * std::tanh(logit / cap);
         logits[size_t(j - first_key)] = logit;
         max_logit = std::max(max_logit, logit);
       }
