@@ -29,8 +29,6 @@ std::string text_bidirectional_attention(const Bundle& bundle) {
   return value->get<std::string>();
 }
 
-float clamp_value(float x, float low, float high) { return std::min(std::max(x, low), high); }
-
 }  // namespace
 
 Gemma4VisionModel::Gemma4VisionModel(const Bundle& bundle, ThreadPool& pool) : pool_(&pool) {
@@ -69,13 +67,13 @@ Gemma4VisionModel::Gemma4VisionModel(const Bundle& bundle, ThreadPool& pool) : p
   for (int i = 0; i < config_.num_hidden_layers; ++i) {
     Layer& layer = layers_[i];
     const std::string l = p + "encoder.layers." + std::to_string(i) + ".";  // layer prefix
-    layer.q_proj = load_clipped(bundle, l + "self_attn.q_proj");
-    layer.k_proj = load_clipped(bundle, l + "self_attn.k_proj");
-    layer.v_proj = load_clipped(bundle, l + "self_attn.v_proj");
-    layer.o_proj = load_clipped(bundle, l + "self_attn.o_proj");
-    layer.gate_proj = load_clipped(bundle, l + "mlp.gate_proj");
-    layer.up_proj = load_clipped(bundle, l + "mlp.up_proj");
-    layer.down_proj = load_clipped(bundle, l + "mlp.down_proj");
+    layer.q_proj = load_clipped_linear(bundle, l + "self_attn.q_proj", config_.use_clipped_linears);
+    layer.k_proj = load_clipped_linear(bundle, l + "self_attn.k_proj", config_.use_clipped_linears);
+    layer.v_proj = load_clipped_linear(bundle, l + "self_attn.v_proj", config_.use_clipped_linears);
+    layer.o_proj = load_clipped_linear(bundle, l + "self_attn.o_proj", config_.use_clipped_linears);
+    layer.gate_proj = load_clipped_linear(bundle, l + "mlp.gate_proj", config_.use_clipped_linears);
+    layer.up_proj = load_clipped_linear(bundle, l + "mlp.up_proj", config_.use_clipped_linears);
+    layer.down_proj = load_clipped_linear(bundle, l + "mlp.down_proj", config_.use_clipped_linears);
     layer.q_norm = bundle.tensor_f32(l + "self_attn.q_norm.weight");
     layer.k_norm = bundle.tensor_f32(l + "self_attn.k_norm.weight");
     layer.input_layernorm = bundle.tensor_f32(l + "input_layernorm.weight");
@@ -93,28 +91,6 @@ Gemma4VisionModel::Gemma4VisionModel(const Bundle& bundle, ThreadPool& pool) : p
   rope.rope_type = "default";
   rope.rope_theta = config_.rope_theta;
   rope_ = RotaryEmbedding(rope, config_.head_dim / 2);
-}
-
-Gemma4VisionModel::ClippedLinear Gemma4VisionModel::load_clipped(const Bundle& bundle,
-                                                                 const std::string& module) const {
-  ClippedLinear linear;
-  linear.weight = bundle.linear(module + ".linear");
-  if (config_.use_clipped_linears) {
-    linear.input_min = bundle.tensor_f32(module + ".input_min").at(0);
-    linear.input_max = bundle.tensor_f32(module + ".input_max").at(0);
-    linear.output_min = bundle.tensor_f32(module + ".output_min").at(0);
-    linear.output_max = bundle.tensor_f32(module + ".output_max").at(0);
-  }
-  return linear;
-}
-
-void Gemma4VisionModel::apply(const ClippedLinear& linear, const float* x, int64_t rows, float* y) {
-  const int64_t in = linear.weight.cols;
-  const int64_t out = linear.weight.rows;
-  clipped_.resize(size_t(rows * in));
-  for (int64_t i = 0; i < rows * in; ++i) clipped_[i] = clamp_value(x[i], linear.input_min, linear.input_max);
-  matmul(linear.weight, clipped_.data(), rows, y, *pool_);
-  for (int64_t i = 0; i < rows * out; ++i) y[i] = clamp_value(y[i], linear.output_min, linear.output_max);
 }
 
 std::vector<float> Gemma4VisionModel::encode_patches(std::span<const float> pixel_values,
@@ -299,17 +275,8 @@ std::vector<float> Gemma4VisionModel::pool(const float* hidden, std::span<const 
 }
 
 std::vector<float> Gemma4VisionModel::embed(std::span<const float> tower_output) {
-  const int64_t width = config_.hidden_size;
-  if (tower_output.size() % size_t(width) != 0) {
-    throw std::invalid_argument("embed_vision: " + std::to_string(tower_output.size()) +
-                                " values are not rows of the vision hidden size " + std::to_string(width));
-  }
-  const int64_t rows = int64_t(tower_output.size()) / width;
-  std::vector<float> normed(tower_output.begin(), tower_output.end());
-  rms_norm_rows(normed.data(), rows, width, nullptr, float(config_.rms_norm_eps));
-  std::vector<float> projected(size_t(rows * text_hidden_size_));
-  matmul(embedding_projection_, normed.data(), rows, projected.data(), *pool_);
-  return projected;
+  return embed_multimodal(embedding_projection_, tower_output, config_.hidden_size, float(config_.rms_norm_eps),
+                          "embed_vision", *pool_);
 }
 
 }  // namespace mxgemma
