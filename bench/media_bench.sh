@@ -4,7 +4,8 @@
 # machine's decode bound.
 # Usage: bench/media_bench.sh BUNDLE [IMAGE] [AUDIO]
 # Without IMAGE, a 1024x768 test picture is drawn; without AUDIO, a 30 s 16 kHz clip of
-# speech-like noise is made. Pass "-" to skip one of the two.
+# speech-like noise is made. Pass "-" to skip one of the two. MXGEMMA_BENCH_REPEAT (default 1) sets
+# the timed runs after the warm-up on both sides: mlx-vlm takes minutes per image at full size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bundle=${1:?usage: bench/media_bench.sh BUNDLE [IMAGE] [AUDIO]}
@@ -38,10 +39,11 @@ PY
 ours_args=() peer_args=()
 [[ $image != - ]] && ours_args+=(--image "$image") && peer_args+=(--image "$image")
 [[ $audio != - ]] && ours_args+=(--audio "$audio") && peer_args+=(--audio "$audio")
-"$mxgemma" bench -m "$bundle" "${ours_args[@]}" --json > "$work/mxgemma.json"
-$python bench/mlx_vlm_media_peer.py "$bundle" "${peer_args[@]}" > "$work/peer.json"
+repeat=${MXGEMMA_BENCH_REPEAT:-1}
+"$mxgemma" bench -m "$bundle" "${ours_args[@]}" --repeat "$repeat" --json > "$work/mxgemma.json"
+$python bench/mlx_vlm_media_peer.py "$bundle" "${peer_args[@]}" --repeat "$repeat" > "$work/peer.json"
 
-$python - "$work/mxgemma.json" "$work/peer.json" <<'PY'
+$python - "$work/mxgemma.json" "$work/peer.json" "$repeat" <<'PY'
 import json, sys
 ours = json.load(open(sys.argv[1]))
 peer = json.load(open(sys.argv[2]))
@@ -62,7 +64,7 @@ if "audio" in ours:
     row("  log-mel features (s)", o["features_seconds"], p["features_seconds"])
     row("  audio tower + embedder (s)", o["tower_seconds"], p["tower_seconds"])
     row("  real-time factor", o["real_time_factor"], p["real_time_factor"])
-print(f"{ours['threads']} threads, {ours['kernel_isa']} kernels; best of 3 runs after a warm-up on both sides")
+print(f"{ours['threads']} threads, {ours['kernel_isa']} kernels; best of {sys.argv[3]} timed runs after a warm-up on both sides")
 print(f"read bandwidth {ours['read_bandwidth_bytes_per_second'] / 1e9:.2f} GB/s -> text decode bound "
       f"{ours['decode_bound_tokens_per_second']:.2f} tok/s "
       f"({ours['weight_bytes_per_token'] / 2**30:.3f} GiB of weights per token)")
