@@ -118,7 +118,7 @@ std::vector<uint8_t> read_local_file(std::string_view url, const std::string& pa
   return bytes;
 }
 
-// What went wrong in a failed fetch, in words a client can act on.
+// Describes a failed fetch in words a client can act on.
 std::string describe_fetch_error(httplib::Error error, double timeout_seconds) {
   char timeout[32];
   std::snprintf(timeout, sizeof timeout, "%.1f s", timeout_seconds);
@@ -257,11 +257,17 @@ MediaInput load_media_part(const MediaPart& part, const MediaSourcePolicy& polic
   return input;
 }
 
-std::vector<std::vector<float>> split_audio_windows(const std::vector<float>& samples, size_t window) {
+std::vector<std::vector<float>> split_audio_windows(const std::vector<float>& samples, size_t max_window) {
   std::vector<std::vector<float>> windows;
-  for (size_t begin = 0; begin < samples.size(); begin += window) {
-    const size_t end = std::min(samples.size(), begin + window);
+  if (samples.empty() || max_window == 0) return windows;
+  const size_t count = (samples.size() + max_window - 1) / max_window;
+  const size_t base = samples.size() / count;
+  const size_t longer = samples.size() % count;  // the first `longer` windows get one sample more
+  size_t begin = 0;
+  for (size_t index = 0; index < count; ++index) {
+    const size_t end = begin + base + (index < longer ? 1 : 0);
     windows.emplace_back(samples.begin() + std::ptrdiff_t(begin), samples.begin() + std::ptrdiff_t(end));
+    begin = end;
   }
   return windows;
 }

@@ -21,7 +21,7 @@ struct MediaPart {
   std::string audio_format;  // wav, mp3 or flac
 };
 
-// Where image URLs may point, and how much one part may hold.
+// The policy for image URLs and part sizes: which URL schemes are read, and the size limit of one part.
 struct MediaSourcePolicy {
   bool allow_local_files = false;     // file:// URLs
   bool allow_remote_images = false;   // http:// and https:// URLs
@@ -38,7 +38,8 @@ std::vector<uint8_t> decode_base64(std::string_view text, const std::string& par
 // fetch that fails, or one larger than policy.max_bytes.
 MediaInput load_media_part(const MediaPart& part, const MediaSourcePolicy& policy);
 
-// Splits a clip into consecutive windows of at most `window` samples; the last may be shorter.
-std::vector<std::vector<float>> split_audio_windows(const std::vector<float>& samples, size_t window);
+// Splits a clip into the fewest consecutive windows of at most `max_window` samples, of equal length
+// (within one sample), so no window is a sliver too short for the audio tower.
+std::vector<std::vector<float>> split_audio_windows(const std::vector<float>& samples, size_t max_window);
 
 }  // namespace mxgemma::server

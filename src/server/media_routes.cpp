@@ -38,6 +38,10 @@ std::string message_for_input(const std::string& message, const std::string& nam
     const bool no_tower = message.find(" tower") != std::string::npos;
     fail_invalid(input.name, no_tower ? "unsupported_content" : "invalid_value", message_for_input(message, input.name));
   }
+  // A tower's own error ("audio tower: the clip has no frames") names no input; with one input,
+  // it can only be that one.
+  const bool from_tower = message.find("tower: ") != std::string::npos;
+  if (from_tower && inputs.size() == 1) fail_invalid(inputs[0].name, "invalid_value", inputs[0].name + ": " + message);
   // A placeholder count that differs from the parts: the text itself contains <|image|> or <|audio|>.
   fail_invalid("messages", "invalid_value", message);
 }
@@ -74,7 +78,7 @@ std::string transcription_instruction(const std::string& language, const std::st
       "\n\nFollow these specific instructions for formatting the answer:\n"
       "* Only output the transcription, with no newlines.\n"
       "* When transcribing numbers, write the digits, i.e. write 1.7 and not one point seven, and write 3 instead of three.";
-  // OpenAI's `prompt` guides spelling and style, or holds the text before this recording.
+  // OpenAI's `prompt` guides spelling and style, or contains the text before this recording.
   if (!context.empty()) text += "\n* Follow the spelling and style of this text, which may precede the speech: " + context;
   return text;
 }
@@ -189,7 +193,7 @@ void Server::Impl::handle_transcription(const httplib::Request& request, httplib
   if (samples.empty()) fail_invalid("file", "invalid_value", "invalid file: the audio has no samples");
 
   // The audio tower takes at most max_length samples (30 s), so a longer clip is transcribed in
-  // consecutive windows, each without the text of the others.
+  // consecutive windows of equal length, each without the text of the others.
   const std::vector<std::vector<float>> windows = split_audio_windows(samples, size_t(window_samples));
   Json template_request = {{"add_generation_prompt", true}, {"enable_thinking", false}};
   template_request["messages"] = Json::array(

@@ -16,6 +16,7 @@
 #include "engine/chat_prompt.h"
 #include "engine/generator.h"
 #include "engine/media_prompt.h"
+#include "media/audio_decode.h"
 #include "server/job_response.h"
 #include "server/media_parts.h"
 #include "server/request.h"
@@ -92,20 +93,19 @@ void expect_bad_part(const HttpResult& result, const std::string& param, const s
   EXPECT_NE(message.find(message_part), std::string::npos) << message;
 }
 
-// The library path of one user turn with text and images: the same template, MediaEncoder and
-// Generator, greedy, with the stop tokens the server uses. Returns the message the server's
-// output mapping makes of the generated text, and the token counts.
+// The library path of one user turn: the same template, MediaEncoder and Generator, greedy,
+// with the stop tokens the server uses. `parts` are template content parts ({"type": "text" |
+// "image" | "audio"}) and `media` the inputs of its placeholders in order. Returns the message
+// that the server's output mapping makes of the generated text, the text, and the token counts.
 struct LibraryAnswer {
   Json message;
+  std::string text;
   int64_t prompt_tokens = 0;
   int64_t completion_tokens = 0;
 };
 
-LibraryAnswer library_answer(const std::string& text, const std::vector<std::string>& images, int max_tokens,
-                             int64_t context_size) {
+LibraryAnswer library_answer(const Json& parts, const std::vector<MediaInput>& media, int max_tokens, int64_t context_size) {
   TinyModel& tiny = tiny_model();
-  Json parts = Json::array({{{"type", "text"}, {"text", text}}});
-  for (size_t i = 0; i < images.size(); ++i) parts.push_back({{"type", "image"}});
   const Json request = {{"messages", Json::array({{{"role", "user"}, {"content", parts}}})},
                         {"add_generation_prompt", true},
                         {"enable_thinking", false}};
@@ -114,20 +114,13 @@ LibraryAnswer library_answer(const std::string& text, const std::vector<std::str
       render_chat_template(chat_template, chat_template_context(request, "test", tiny.bundle->tokenizer_config()));
   const std::vector<int32_t> prompt = tiny.tokenizer->encode(prompt_text, /*add_bos=*/false, /*parse_special=*/true);
 
-  std::vector<MediaInput> media;
-  for (const std::string& file : images) {
-    MediaInput input;
-    const std::string bytes = read_file(kImages / file);
-    input.bytes.assign(bytes.begin(), bytes.end());
-    input.name = file;
-    media.push_back(std::move(input));
-  }
   ThreadPool pool(2);
   MediaEncoder encoder(*tiny.bundle, pool);
   const MediaPrompt expanded = encoder.expand(prompt, media, context_size);
 
   GenerationParams params;
-  params.max_tokens = max_tokens;
+  // max_tokens <= 0: the rest of the context, as the server's default.
+  params.max_tokens = max_tokens > 0 ? max_tokens : int(context_size - int64_t(expanded.tokens.size()));
   params.sampling = sampling_defaults(tiny.bundle->generation_config());
   params.sampling.temperature = 0.0f;
   params.stop_token_ids = tiny.bundle->generation_config().eos_token_ids;
@@ -141,12 +134,39 @@ LibraryAnswer library_answer(const std::string& text, const std::vector<std::str
   std::vector<Json> deltas;
   assembler.push(result.text, deltas);
   assembler.finish(deltas);
-  return {assembler.message(), int64_t(expanded.tokens.size()), int64_t(result.tokens.size())};
+  return {assembler.message(), result.text, int64_t(expanded.tokens.size()), int64_t(result.tokens.size())};
+}
+
+MediaInput image_input(const std::string& file) {
+  MediaInput input;
+  const std::string bytes = read_file(kImages / file);
+  input.bytes.assign(bytes.begin(), bytes.end());
+  input.name = file;
+  return input;
+}
+
+MediaInput audio_input(const std::string& wav) {
+  MediaInput input;
+  input.kind = MediaInput::Kind::audio;
+  input.bytes.assign(wav.begin(), wav.end());
+  input.name = "clip.wav";
+  return input;
+}
+
+LibraryAnswer library_image_answer(const std::string& text, const std::vector<std::string>& images, int max_tokens,
+                                   int64_t context_size) {
+  Json parts = Json::array({{{"type", "text"}, {"text", text}}});
+  std::vector<MediaInput> media;
+  for (const std::string& file : images) {
+    parts.push_back({{"type", "image"}});
+    media.push_back(image_input(file));
+  }
+  return library_answer(parts, media, max_tokens, context_size);
 }
 
 TEST(ServerImages, DataUrlMatchesLibraryPath) {
   TestServer server;
-  const LibraryAnswer expected = library_answer("What is in this picture?", {"tiny.png"}, 8, 1024);
+  const LibraryAnswer expected = library_image_answer("What is in this picture?", {"tiny.png"}, 8, 1024);
 
   const Json request = chat_with_parts(
       Json::array({{{"type", "text"}, {"text", "What is in this picture?"}}, image_part(png_data_url("tiny.png"))}), 8);
@@ -164,7 +184,7 @@ TEST(ServerImages, DataUrlMatchesLibraryPath) {
 TEST(ServerImages, TwoImagesCrossPrefillChunks) {
   // With prefill chunks of 64 tokens, both images (60 and 63 soft tokens) are cut between chunks.
   TestServer server;
-  const LibraryAnswer expected = library_answer("Compare", {"tiny.png", "alpha.png"}, 6, 1024);
+  const LibraryAnswer expected = library_image_answer("Compare", {"tiny.png", "alpha.png"}, 6, 1024);
   const Json request = chat_with_parts(Json::array({{{"type", "text"}, {"text", "Compare"}},
                                                     image_part(png_data_url("tiny.png")),
                                                     image_part(png_data_url("alpha.png"))}));
@@ -433,18 +453,44 @@ TEST(ServerAudio, BadAudioPartsNameThePart) {
   expect_bad_part(post(audio_part(base64(tone_wav(31.0)), "wav")), data_param, "the clip is 31.0 s long");
 }
 
-TEST(ServerAudio, DataUrlAudioReachesTheEncoder) {
-  // A well-formed clip passes every check of the server and reaches the audio tower.
+TEST(ServerAudio, AudioPartMatchesLibraryPath) {
   TestServer server;
-  const HttpResult result = post_json(
-      server.port(), "/v1/chat/completions",
-      chat_with_parts(Json::array({audio_part("data:audio/wav;base64," + base64(tone_wav(1.0)), "wav"), {{"type", "text"}, {"text", "What?"}}})));
-  if (result.status == 200) {
-    EXPECT_GT(result.body["usage"]["prompt_tokens"], 25);  // 1 s is 25 soft tokens
-  } else {
-    // NOTE: until the audio tower is built, the encoder rejects audio after all checks pass.
-    expect_bad_part(result, "messages[0].content[0].input_audio.data", "audio tower");
-  }
+  const std::string wav = tone_wav(2.0);
+  const LibraryAnswer expected =
+      library_answer(Json::array({{{"type", "audio"}}, {{"type", "text"}, {"text", "What do you hear?"}}}), {audio_input(wav)}, 8, 1024);
+
+  Json request = chat_with_parts(Json::array({audio_part(base64(wav), "wav"), {{"type", "text"}, {"text", "What do you hear?"}}}), 8);
+  const HttpResult result = post_json(server.port(), "/v1/chat/completions", request);
+  ASSERT_EQ(result.status, 200) << result.body.dump();
+  EXPECT_EQ(result.body["choices"][0]["message"]["content"], expected.message["content"]);
+  // 2 s of audio is 50 soft tokens between the two markers.
+  EXPECT_EQ(result.body["usage"]["prompt_tokens"], expected.prompt_tokens);
+  EXPECT_GT(expected.prompt_tokens, 52);
+  EXPECT_EQ(result.body["usage"]["completion_tokens"], expected.completion_tokens);
+
+  // The same clip as a data URL, and streamed.
+  request["messages"][0]["content"][0] = audio_part("data:audio/wav;base64," + base64(wav), "wav");
+  request["stream"] = true;
+  request["stream_options"] = {{"include_usage", true}};
+  const SseResult stream = post_sse(server.port(), "/v1/chat/completions", request);
+  ASSERT_EQ(stream.status, 200);
+  ASSERT_TRUE(stream.done);
+  const StreamedChat chat = assemble_chat_stream(stream);
+  EXPECT_EQ(chat.content, expected.message["content"].is_string() ? expected.message["content"].get<std::string>() : "");
+  EXPECT_EQ(chat.usage["prompt_tokens"], expected.prompt_tokens);
+}
+
+TEST(ServerAudio, ImageAndAudioInOneMessage) {
+  TestServer server;
+  const std::string wav = tone_wav(1.0);
+  const Json template_parts = Json::array({{{"type", "text"}, {"text", "Match them"}}, {{"type", "image"}}, {{"type", "audio"}}});
+  const LibraryAnswer expected = library_answer(template_parts, {image_input("tiny.png"), audio_input(wav)}, 8, 1024);
+  const Json request = chat_with_parts(
+      Json::array({{{"type", "text"}, {"text", "Match them"}}, image_part(png_data_url("tiny.png")), audio_part(base64(wav), "wav")}), 8);
+  const HttpResult result = post_json(server.port(), "/v1/chat/completions", request);
+  ASSERT_EQ(result.status, 200) << result.body.dump();
+  EXPECT_EQ(result.body["choices"][0]["message"]["content"], expected.message["content"]);
+  EXPECT_EQ(result.body["usage"]["prompt_tokens"], expected.prompt_tokens);
 }
 
 TEST(ServerTranscription, BadUploadsNameTheField) {
@@ -470,28 +516,103 @@ TEST(ServerTranscription, BadUploadsNameTheField) {
   expect_bad_part(json_body, "file", "multipart/form-data");
 }
 
-TEST(ServerTranscription, ValidUploadReachesTheEncoder) {
-  TestServer server;
-  const HttpResult result =
-      post_transcription(server.port(), {{"file", tone_wav(2.0), "clip.wav", "audio/wav"}, {"language", "en", "", ""}});
-  if (result.status == 200) {
-    EXPECT_TRUE(result.body["text"].is_string());
-  } else {
-    // NOTE: until the audio tower is built, the encoder rejects audio after all checks pass.
-    expect_bad_part(result, "file", "audio tower");
+// The transcription of a clip by the library path: Google's ASR instruction after each window,
+// greedy, to the end of the context, the trimmed texts joined with one space.
+std::string library_transcription(const std::string& wav, const std::string& instruction) {
+  const DecodedAudio decoded = decode_audio_memory(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(wav.data()), wav.size()), "clip");
+  const std::vector<float> samples = resample_audio(decoded.samples, decoded.sample_rate, 16000);
+  std::string joined;
+  for (const std::vector<float>& samples_of_window : server::split_audio_windows(samples, 480000)) {
+    MediaInput window;
+    window.kind = MediaInput::Kind::audio;
+    window.samples = samples_of_window;
+    const LibraryAnswer answer =
+        library_answer(Json::array({{{"type", "audio"}}, {{"type", "text"}, {"text", instruction}}}), {window}, 0, 1024);
+    const size_t first = answer.text.find_first_not_of(" \n\t\r");
+    if (first == std::string::npos) continue;
+    const size_t last = answer.text.find_last_not_of(" \n\t\r");
+    if (!joined.empty()) joined += ' ';
+    joined += answer.text.substr(first, last - first + 1);
   }
+  return joined;
+}
+
+const char kFormattingRules[] =
+    "\n\nFollow these specific instructions for formatting the answer:\n"
+    "* Only output the transcription, with no newlines.\n"
+    "* When transcribing numbers, write the digits, i.e. write 1.7 and not one point seven, and write 3 instead of three.";
+
+TEST(ServerTranscription, MatchesLibraryPath) {
+  TestServer server;
+  const std::string wav = tone_wav(2.0);
+  const std::string expected =
+      library_transcription(wav, std::string("Transcribe the following speech segment in English into English text.") + kFormattingRules);
+  const HttpResult result =
+      post_transcription(server.port(), {{"file", wav, "clip.wav", "audio/wav"}, {"language", "en", "", ""}, {"model", "whisper-1", "", ""}});
+  ASSERT_EQ(result.status, 200) << result.body.dump();
+  EXPECT_EQ(result.body["text"], expected);
+
+  // response_format text: the same text, as text/plain.
+  httplib::Client client("127.0.0.1", server.port());
+  client.set_read_timeout(120, 0);
+  const auto plain = client.Post("/v1/audio/transcriptions",
+                                 httplib::MultipartFormDataItems{{"file", wav, "clip.wav", "audio/wav"},
+                                                                 {"language", "en", "", ""},
+                                                                 {"response_format", "text", "", ""}});
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->status, 200);
+  EXPECT_EQ(plain->get_header_value("Content-Type").rfind("text/plain", 0), 0u);
+  EXPECT_EQ(plain->body, expected);
+}
+
+TEST(ServerTranscription, LongClipInThirtySecondWindows) {
+  // 65 s: three windows of 21.7 s, each transcribed alone, without a language.
+  TestServer server;
+  const std::string wav = tone_wav(65.0);
+  const std::string expected =
+      library_transcription(wav, std::string("Transcribe the following speech segment in its original language.") + kFormattingRules);
+  const HttpResult result = post_transcription(server.port(), {{"file", wav, "long.wav", "audio/wav"}});
+  ASSERT_EQ(result.status, 200) << result.body.dump();
+  EXPECT_EQ(result.body["text"], expected);
+}
+
+TEST(ServerTranscription, ShortClips) {
+  // Clips too short for one frame of the audio tower get a 400 naming the file.
+  TestServer server;
+  for (const double seconds : {0.0005, 0.01}) {
+    expect_bad_part(post_transcription(server.port(), {{"file", tone_wav(seconds), "short.wav", "audio/wav"}}), "file",
+                    "file: audio tower: the clip has no");
+  }
+  const HttpResult tenth = post_transcription(server.port(), {{"file", tone_wav(0.1), "short.wav", "audio/wav"}});
+  EXPECT_EQ(tenth.status, 200) << tenth.body.dump();
+  // A clip of 60 s and a few samples is split into three windows, none of them too short.
+  const HttpResult sliver = post_transcription(server.port(), {{"file", tone_wav(60.001), "long.wav", "audio/wav"}});
+  EXPECT_EQ(sliver.status, 200) << sliver.body.dump();
+  // The same short clip as a chat part names the part.
+  const HttpResult part = post_json(server.port(), "/v1/chat/completions",
+                                    chat_with_parts(Json::array({audio_part(base64(tone_wav(0.0005)), "wav")})));
+  expect_bad_part(part, "messages[0].content[0].input_audio.data", "audio tower: the clip has no");
+  httplib::Client client("127.0.0.1", server.port());
+  EXPECT_EQ(client.Get("/health")->status, 200);
 }
 
 TEST(ServerMediaParts, SplitsAudioIntoWindows) {
+  // 70 s at 16 kHz: three windows of 23.3 s, the first one sample longer.
   std::vector<float> samples(70 * 16000);
   for (size_t i = 0; i < samples.size(); ++i) samples[i] = float(i);
   const auto windows = server::split_audio_windows(samples, 30 * 16000);
   ASSERT_EQ(windows.size(), 3u);
-  EXPECT_EQ(windows[0].size(), 480000u);
-  EXPECT_EQ(windows[1].size(), 480000u);
-  EXPECT_EQ(windows[2].size(), 160000u);
-  EXPECT_EQ(windows[1].front(), 480000.0f);
+  EXPECT_EQ(windows[0].size(), 373334u);
+  EXPECT_EQ(windows[1].size(), 373333u);
+  EXPECT_EQ(windows[2].size(), 373333u);
+  EXPECT_EQ(windows[1].front(), 373334.0f);
+  EXPECT_EQ(windows[2].front(), 746667.0f);
   EXPECT_EQ(windows[2].back(), float(samples.size() - 1));
+
+  // 60 s and one sample: three windows, not two of 30 s and a sliver of one sample.
+  const auto sliver = server::split_audio_windows(std::vector<float>(960001), 480000);
+  ASSERT_EQ(sliver.size(), 3u);
+  EXPECT_EQ(sliver[2].size(), 320000u);
   EXPECT_EQ(server::split_audio_windows(std::vector<float>(480000), 480000).size(), 1u);
   EXPECT_TRUE(server::split_audio_windows({}, 480000).empty());
 }
