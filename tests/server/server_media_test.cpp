@@ -137,6 +137,28 @@ LibraryAnswer library_answer(const Json& parts, const std::vector<MediaInput>& m
   return {assembler.message(), result.text, int64_t(expanded.tokens.size()), int64_t(result.tokens.size())};
 }
 
+// Posts `request` streamed with usage and assembles the deltas.
+StreamedChat stream_chat(int port, Json request) {
+  request["stream"] = true;
+  request["stream_options"] = {{"include_usage", true}};
+  const SseResult stream = post_sse(port, "/v1/chat/completions", request);
+  EXPECT_EQ(stream.status, 200);
+  EXPECT_TRUE(stream.done);
+  return assemble_chat_stream(stream);
+}
+
+// The content of a message, "" when it is null.
+std::string content_text(const Json& message) {
+  return message["content"].is_string() ? message["content"].get<std::string>() : "";
+}
+
+// Checks a chat completion against the library path: status, content and prompt tokens.
+void expect_library_answer(const HttpResult& result, const LibraryAnswer& expected) {
+  ASSERT_EQ(result.status, 200) << result.body.dump();
+  EXPECT_EQ(result.body["choices"][0]["message"]["content"], expected.message["content"]);
+  EXPECT_EQ(result.body["usage"]["prompt_tokens"], expected.prompt_tokens);
+}
+
 MediaInput image_input(const std::string& file) {
   MediaInput input;
   const std::string bytes = read_file(kImages / file);
@@ -188,10 +210,7 @@ TEST(ServerImages, TwoImagesCrossPrefillChunks) {
   const Json request = chat_with_parts(Json::array({{{"type", "text"}, {"text", "Compare"}},
                                                     image_part(png_data_url("tiny.png")),
                                                     image_part(png_data_url("alpha.png"))}));
-  const HttpResult result = post_json(server.port(), "/v1/chat/completions", request);
-  ASSERT_EQ(result.status, 200) << result.body.dump();
-  EXPECT_EQ(result.body["choices"][0]["message"]["content"], expected.message["content"]);
-  EXPECT_EQ(result.body["usage"]["prompt_tokens"], expected.prompt_tokens);
+  expect_library_answer(post_json(server.port(), "/v1/chat/completions", request), expected);
 }
 
 TEST(ServerImages, StreamEqualsNonStream) {
@@ -200,14 +219,8 @@ TEST(ServerImages, StreamEqualsNonStream) {
   const HttpResult whole = post_json(server.port(), "/v1/chat/completions", request);
   ASSERT_EQ(whole.status, 200) << whole.body.dump();
 
-  request["stream"] = true;
-  request["stream_options"] = {{"include_usage", true}};
-  const SseResult stream = post_sse(server.port(), "/v1/chat/completions", request);
-  ASSERT_EQ(stream.status, 200);
-  ASSERT_TRUE(stream.done);
-  const StreamedChat chat = assemble_chat_stream(stream);
-  const Json& message = whole.body["choices"][0]["message"];
-  EXPECT_EQ(chat.content, message["content"].is_string() ? message["content"].get<std::string>() : "");
+  const StreamedChat chat = stream_chat(server.port(), request);
+  EXPECT_EQ(chat.content, content_text(whole.body["choices"][0]["message"]));
   EXPECT_EQ(chat.finish_reason, whole.body["choices"][0]["finish_reason"]);
   EXPECT_EQ(chat.usage["prompt_tokens"], whole.body["usage"]["prompt_tokens"]);
   EXPECT_EQ(chat.usage["completion_tokens"], whole.body["usage"]["completion_tokens"]);
@@ -470,13 +483,8 @@ TEST(ServerAudio, AudioPartMatchesLibraryPath) {
 
   // The same clip as a data URL, and streamed.
   request["messages"][0]["content"][0] = audio_part("data:audio/wav;base64," + base64(wav), "wav");
-  request["stream"] = true;
-  request["stream_options"] = {{"include_usage", true}};
-  const SseResult stream = post_sse(server.port(), "/v1/chat/completions", request);
-  ASSERT_EQ(stream.status, 200);
-  ASSERT_TRUE(stream.done);
-  const StreamedChat chat = assemble_chat_stream(stream);
-  EXPECT_EQ(chat.content, expected.message["content"].is_string() ? expected.message["content"].get<std::string>() : "");
+  const StreamedChat chat = stream_chat(server.port(), request);
+  EXPECT_EQ(chat.content, content_text(expected.message));
   EXPECT_EQ(chat.usage["prompt_tokens"], expected.prompt_tokens);
 }
 
@@ -487,10 +495,7 @@ TEST(ServerAudio, ImageAndAudioInOneMessage) {
   const LibraryAnswer expected = library_answer(template_parts, {image_input("tiny.png"), audio_input(wav)}, 8, 1024);
   const Json request = chat_with_parts(
       Json::array({{{"type", "text"}, {"text", "Match them"}}, image_part(png_data_url("tiny.png")), audio_part(base64(wav), "wav")}), 8);
-  const HttpResult result = post_json(server.port(), "/v1/chat/completions", request);
-  ASSERT_EQ(result.status, 200) << result.body.dump();
-  EXPECT_EQ(result.body["choices"][0]["message"]["content"], expected.message["content"]);
-  EXPECT_EQ(result.body["usage"]["prompt_tokens"], expected.prompt_tokens);
+  expect_library_answer(post_json(server.port(), "/v1/chat/completions", request), expected);
 }
 
 TEST(ServerTranscription, BadUploadsNameTheField) {
