@@ -43,14 +43,14 @@ class ChatSessionTest : public testing::Test {
   // A session whose model "generates" the scripted replies in order, streamed in pieces of three
   // bytes so that markers arrive split across pieces.
   std::unique_ptr<ChatSession> make_session(Json tools = Json::array(), std::string system = "") {
-    auto generate = [this](const std::vector<int32_t>& prompt, int turn, const TextCallback& on_text) {
+    auto generate = [this](const MediaPrompt& prompt, int turn, const TextCallback& on_text) {
       if (replies_.empty()) throw std::runtime_error("the script has no reply left");
-      prompts_.push_back(prompt);
+      prompts_.push_back(prompt.tokens);
       turns_.push_back(turn);
       const std::string reply = replies_.front();
       replies_.pop_front();
       GenerationResult result;
-      result.prompt_tokens = int64_t(prompt.size());
+      result.prompt_tokens = int64_t(prompt.tokens.size());
       result.finish_reason = FinishReason::stop_token;
       for (size_t i = 0; i < reply.size(); i += 3) {
         if (!on_text(reply.substr(i, 3))) break;
