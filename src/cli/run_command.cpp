@@ -42,7 +42,7 @@ std::vector<MediaInput> read_media_flags(const RunOptions& options) {
 }
 
 // Checks that the prompt has one placeholder per input file, with advice in the flags' terms.
-// MediaEncoder::expand checks the same counts, but cannot say how to fix a --raw prompt.
+// MediaEncoder::expand checks the same counts, but its message does not name the flags.
 void check_placeholders(std::span<const int32_t> prompt, const RunOptions& options, const ModelConfig& config) {
   const int64_t image_placeholders = count_token(prompt, config.image_token_id);
   const int64_t audio_placeholders = count_token(prompt, config.audio_token_id);

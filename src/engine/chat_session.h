@@ -54,7 +54,7 @@ class ChatSession {
   // /tool-result NAME RESULT, /help, /exit. Returns false when the session should end.
   bool handle_line(std::string line);
 
-  // Sets how /image and /audio encode a file; without it they report that media is not available.
+  // Sets how /image and /audio encode a file. Without an encoder, they report an error.
   void set_media_encoder(ChatMediaEncoder encoder) { encode_media_ = std::move(encoder); }
 
   // Reads and encodes `path` and attaches it to the next user message, which lists its images,

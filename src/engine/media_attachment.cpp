@@ -9,9 +9,17 @@
 namespace mxgemma {
 namespace {
 
-// "1 image placeholder", "2 audio clips"
-std::string count_of(int64_t count, const std::string& singular, const std::string& plural) {
-  return std::to_string(count) + " " + (count == 1 ? singular : plural);
+// Throws when `prompt` has a different count of `kind` placeholders than the `inputs` of that kind.
+void check_placeholder_count(std::span<const int32_t> prompt, int32_t placeholder, MediaInput::Kind kind,
+                             size_t inputs) {
+  const int64_t placeholders = count_token(prompt, placeholder);
+  if (placeholders == int64_t(inputs)) return;
+  const bool is_image = kind == MediaInput::Kind::image;
+  const std::string input_noun = is_image ? (inputs == 1 ? "image" : "images") : (inputs == 1 ? "audio clip" : "audio clips");
+  throw std::invalid_argument("the prompt has " + std::to_string(placeholders) + " " + media_kind_name(kind) +
+                              (placeholders == 1 ? " placeholder" : " placeholders") + " (" +
+                              (is_image ? "<|image|>" : "<|audio|>") + ") for " + std::to_string(inputs) + " " +
+                              input_noun);
 }
 
 }  // namespace
@@ -67,16 +75,8 @@ MediaPrompt splice_attachments(std::span<const int32_t> prompt, std::span<const 
   result.images = int(images.size());
   result.audio_clips = int(audio_clips.size());
 
-  const int64_t image_placeholders = count_token(prompt, config.image_token_id);
-  const int64_t audio_placeholders = count_token(prompt, config.audio_token_id);
-  if (image_placeholders != result.images) {
-    throw std::invalid_argument("the prompt has " + count_of(image_placeholders, "image placeholder", "image placeholders") +
-                                " (<|image|>) for " + count_of(result.images, "image", "images"));
-  }
-  if (audio_placeholders != result.audio_clips) {
-    throw std::invalid_argument("the prompt has " + count_of(audio_placeholders, "audio placeholder", "audio placeholders") +
-                                " (<|audio|>) for " + count_of(result.audio_clips, "audio clip", "audio clips"));
-  }
+  check_placeholder_count(prompt, config.image_token_id, MediaInput::Kind::image, images.size());
+  check_placeholder_count(prompt, config.audio_token_id, MediaInput::Kind::audio, audio_clips.size());
 
   size_t next_image = 0, next_audio = 0;
   for (const int32_t token : prompt) {

@@ -84,7 +84,7 @@ std::string library_reply(const std::string& prompt_text, bool add_bos, const st
 std::string templated_prompt(const std::vector<std::string>& images, const std::string& text) {
   const Bundle bundle = Bundle::open(tiny_bundle());
   Json parts = Json::array();
-  for (const std::string& path : images) parts.push_back({{"type", "image"}});
+  for (size_t i = 0; i < images.size(); ++i) parts.push_back({{"type", "image"}});
   parts.push_back({{"type", "text"}, {"text", text}});
   const Json request = {{"messages", Json::array({Json{{"role", "user"}, {"content", parts}}})},
                         {"add_generation_prompt", true},
@@ -120,7 +120,7 @@ fs::path bmp_with_width(const std::string& name, int32_t width) {
   return write_scratch(name, bytes);
 }
 
-// The first half of `name`.
+// A scratch file `name` with the first half of `source`.
 fs::path truncated_copy(const fs::path& source, const std::string& name) {
   const std::string bytes = read_text(source);
   return write_scratch(name, bytes.substr(0, bytes.size() / 2));
@@ -293,7 +293,7 @@ TEST(ChatMedia, ImageCommandAttachesToNextMessage) {
   EXPECT_EQ(result.err.find("<|image|>"), result.err.find("<|image|>", second_prompt)) << "the first turn had no image";
 }
 
-TEST(ChatMedia, BadImageCommandIsReportedAndChatGoesOn) {
+TEST(ChatMedia, BadImageCommandKeepsChatRunning) {
   const fs::path missing = scratch_dir() / "absent.png";
   const fs::path not_image = write_scratch("chat_notes.png", "not pixels");
   const CommandResult result =

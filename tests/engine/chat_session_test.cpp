@@ -198,7 +198,7 @@ size_t count_of(const std::vector<int32_t>& tokens, int32_t token) {
   return size_t(std::count(tokens.begin(), tokens.end(), token));
 }
 
-TEST_F(ChatSessionTest, ImageIsEncodedOnceAndKeptInLaterTurns) {
+TEST_F(ChatSessionTest, ImageEncodedOnceForAllTurns) {
   ThreadPool pool(2);
   MediaEncoder encoder(*bundle_, pool);
   int encoder_calls = 0;
@@ -294,7 +294,7 @@ TEST_F(ChatSessionTest, MessageListsImagesThenAudioThenText) {
   EXPECT_EQ(soft_token_spans_[0], 2u);
 }
 
-TEST_F(ChatSessionTest, BadAttachmentIsReportedAndChatGoesOn) {
+TEST_F(ChatSessionTest, BadAttachmentIsReported) {
   ThreadPool pool(1);
   MediaEncoder encoder(*bundle_, pool);
   auto session = make_session();
@@ -326,7 +326,7 @@ TEST_F(ChatSessionTest, FailedTurnDropsItsAttachments) {
   session->set_media_encoder([&](const MediaInput& input) { return fake_attachment(config, input); });
   const std::string image = (kData / "images" / "tiny.png").string();
 
-  // The script is empty, so the turn fails; its text and image leave no trace.
+  // The script is empty, so the turn fails, and neither its text nor its image stays.
   ASSERT_TRUE(session->handle_line("/image " + image));
   ASSERT_TRUE(session->handle_line("Look."));
   EXPECT_NE(errors_.str().find("the script has no reply left"), std::string::npos) << errors_.str();
