@@ -68,9 +68,11 @@ int chat(const ChatOptions& options) {
                       options.think, tools);
   session.set_template_kwargs(template_kwargs);
   session.on_reply(print_generation_stats);
-  MediaEncoder media_encoder(*loaded.bundle, *loaded.pool);
+  // Made on the first attachment, so a text chat never reads processor_config.json.
+  std::unique_ptr<MediaEncoder> media_encoder;
   session.set_media_encoder([&](const MediaInput& input) {
-    return encode_attachment(media_encoder, loaded.bundle->config(), input, context_size);
+    if (!media_encoder) media_encoder = std::make_unique<MediaEncoder>(*loaded.bundle, *loaded.pool);
+    return encode_attachment(*media_encoder, loaded.bundle->config(), input, context_size);
   });
   // A file given on the command line that cannot be used ends the command, unlike /image.
   for (const std::string& path : options.images) session.attach(path, MediaInput::Kind::image);
