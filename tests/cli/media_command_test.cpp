@@ -265,6 +265,15 @@ TEST(RunMedia, BadAudioIsOneLineError) {
                    "tiny-gemma3");
 }
 
+TEST(RunMedia, AudioFollowsImagesInPrompt) {
+  const std::string clip = (kData / "audio" / "tone_440.wav").string();
+  const std::string image = image_path("tiny.png");
+  // The flags' order does not matter: the message lists its images, then its audio, then its text.
+  const CommandResult result = run_greedy("--verbose -p 'Describe both.' --audio " + clip + " --image " + image);
+  EXPECT_NE(result.err.find("<|turn>user\n\n\n<|image|>\n\n<|audio|>Describe both.<turn|>"), std::string::npos)
+      << result.err;
+}
+
 // Runs `mxgemma chat` on the tiny bundle, greedy and short, with `stdin_text` piped in.
 CommandResult run_chat(const std::string& arguments, const std::string& stdin_text) {
   return run_cli("chat -m " + tiny_bundle() + " --temperature 0 --max-tokens 6 " + arguments, stdin_text);
