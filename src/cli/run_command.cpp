@@ -57,8 +57,15 @@ void check_placeholders(std::span<const int32_t> prompt, const RunOptions& optio
     throw std::invalid_argument(counts + "; with --raw, write one <|image|> per --image and one <|audio|> per --audio "
                                          "in the prompt, in the order of the flags");
   }
-  throw std::invalid_argument(counts + "; the chat template adds them, so the prompt text must not contain "
-                                       "<|image|> or <|audio|> itself");
+  const bool extra = image_placeholders > int64_t(options.images.size()) ||
+                     audio_placeholders > int64_t(options.audio_clips.size());
+  if (extra) {
+    throw std::invalid_argument(counts + "; the chat template adds them, so the prompt text must not contain "
+                                         "<|image|> or <|audio|> itself");
+  }
+  throw std::invalid_argument(counts + "; the chat template does not render {\"type\": \"image\"} or "
+                                       "{\"type\": \"audio\"} content parts as placeholders: use a template "
+                                       "that does, or --raw");
 }
 
 // Expands the prompt's placeholders with the inputs' soft tokens and logs one line of what ran.

@@ -190,6 +190,15 @@ TEST(RunMedia, RawPromptCarriesItsPlaceholders) {
                    {"the prompt has 1 <|image|> and 0 <|audio|> placeholders for 2 --image and 0 --audio files",
                     "with --raw, write one <|image|> per --image"},
                    "one placeholder for two images");
+}
+
+TEST(RunMedia, TemplatedPlaceholderMismatchIsExplained) {
+  const std::string first = image_path("tiny.png");
+  const fs::path text_only_template = write_scratch(
+      "text_only.jinja", "{% for message in messages %}{{ message['content'][-1]['text'] }}{% endfor %}");
+  expect_one_error(run_greedy("-p hi --chat-template " + text_only_template.string() + " --image " + first),
+                   {"the prompt has 0 <|image|>", "does not render {\"type\": \"image\"}", "or --raw"},
+                   "template without image parts");
   expect_one_error(run_greedy("-p 'This <|image|> here' --image " + first),
                    {"the prompt has 2 <|image|>", "must not contain <|image|> or <|audio|> itself"},
                    "placeholder typed into a templated prompt");
