@@ -110,10 +110,12 @@ void add_chat_command(CLI::App& app, CommandAction& action) {
 
   command->add_option("--system", options->system, "The system message of the conversation");
   command->add_option("--image", options->images,
-                      "Attach an image file (JPEG, PNG, WebP, GIF, BMP) to the first message, before its text (repeatable)");
+                      "Attach an image file (JPEG, PNG, WebP, GIF, BMP) to the first message, before its text (repeatable)")
+      ->type_name("FILE");
   command->add_option("--audio", options->audio_clips,
                       "Attach an audio file (WAV, FLAC, OGG, MP3; at most 30 s) to the first message, after its images "
-                      "(repeatable)");
+                      "(repeatable)")
+      ->type_name("FILE");
   command->add_flag("--think", options->think, "Turn the model's thinking on (enable_thinking in the template); it goes to stderr");
   add_template_kwargs_option(*command, options->template_kwargs);
   command->add_option("--tools", options->tools_path,

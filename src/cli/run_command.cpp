@@ -155,10 +155,12 @@ void add_run_command(CLI::App& app, CommandAction& action) {
   command->add_option("--system", options->system, "A system message before the prompt");
   command->add_option("--image", options->images,
                       "An image file (JPEG, PNG, WebP, GIF, BMP) for the user message, placed before its text; with "
-                      "--raw, the prompt needs one <|image|> per --image (repeatable)");
+                      "--raw, the prompt needs one <|image|> per --image (repeatable)")
+      ->type_name("FILE");
   command->add_option("--audio", options->audio_clips,
                       "An audio file (WAV, FLAC, OGG, MP3; at most 30 s) for the user message, placed after its images "
-                      "and before its text; with --raw, the prompt needs one <|audio|> per --audio (repeatable)");
+                      "and before its text; with --raw, the prompt needs one <|audio|> per --audio (repeatable)")
+      ->type_name("FILE");
   command->add_option("-n,--max-tokens", options->max_tokens, "Most tokens to generate")->check(CLI::Range(0, 1 << 24))->capture_default_str();
   add_sampling_options(*command, options->sampling, "Random seed, for repeatable sampling");
   command->add_option("--stop", options->stop, "Stop when this text appears (repeatable)");
