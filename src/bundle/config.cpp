@@ -244,6 +244,9 @@ AudioConfig parse_audio_config(const JsonFields& audio) {
   config.output_proj_dims = get_non_negative_int(audio, "output_proj_dims", 0);
   config.input_feat_size = audio.get_int("input_feat_size", 128);
   config.rms_norm_eps = audio.get_double("rms_norm_eps", 1e-6);
+  config.gradient_clipping = audio.get_double("gradient_clipping", 1e10);
+  if (!(config.gradient_clipping > 0.0)) audio.fail("gradient_clipping", "expected a positive number");
+  config.hidden_act = audio.get_string("hidden_act", "silu");
   return config;
 }
 

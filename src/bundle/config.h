@@ -91,6 +91,9 @@ struct AudioConfig {
   int output_proj_dims = 0;
   int input_feat_size = 128;
   double rms_norm_eps = 1e-6;
+  // Bound of the clamps around the conformer's norms, capped at the fp32 maximum when applied.
+  double gradient_clipping = 1e10;
+  std::string hidden_act = "silu";  // activation of the feed-forward and light-conv blocks
 };
 
 struct QuantSpec {

@@ -1,5 +1,5 @@
 // mxgemma bench: load time, prefill and decode speed, memory, and decode against the machine's
-// memory-bandwidth bound.
+// memory-bandwidth bound; or, with --image / --audio, the time to turn a file into soft tokens.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -17,6 +17,9 @@
 #include "kernels/linear.h"
 #include "kernels/thread_pool.h"
 #include "kernels/vector_ops.h"
+#include "media/image.h"
+#include "media/image_processor.h"
+#include "model/gemma4_vision.h"
 
 namespace mxgemma::cli {
 namespace {
@@ -26,6 +29,8 @@ struct BenchOptions {
   int prompt_tokens = 512;
   int decode_tokens = 128;
   std::string prompt_file;
+  std::string image;
+  int repeat = 3;
   bool json = false;
 };
 
@@ -77,7 +82,84 @@ std::vector<int32_t> bench_prompt(const BenchOptions& options, int32_t vocab, in
   return ids;
 }
 
+// The best of `repeat` runs of `run`, after one warm-up run, in seconds.
+template <typename Run>
+double best_seconds(int repeat, Run&& run) {
+  run();
+  double best = INFINITY;
+  for (int i = 0; i < repeat; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    run();
+    best = std::min(best, seconds_since(start));
+  }
+  return best;
+}
+
+// Image to soft tokens: decoding and preprocessing, then the vision tower and embedder.
+nlohmann::json bench_image(const BenchOptions& options, const Bundle& bundle, ThreadPool& pool) {
+  const auto load_start = std::chrono::steady_clock::now();
+  Gemma4VisionModel vision(bundle, pool);
+  const double load_seconds = seconds_since(load_start);
+  const ImageProcessorConfig config = load_image_processor_config(bundle.dir() / "processor_config.json");
+  PreprocessedImage image;
+  const double preprocess_seconds =
+      best_seconds(options.repeat, [&] { image = preprocess_image(decode_image_file(options.image), config); });
+  std::vector<float> soft;
+  const double tower_seconds =
+      best_seconds(options.repeat, [&] { soft = vision.encode_image(image.pixel_values, image.positions); });
+  return {
+      {"file", options.image},
+      {"width_after_resize", image.target_width},
+      {"height_after_resize", image.target_height},
+      {"soft_tokens", image.num_soft_tokens},
+      {"tower_load_seconds", load_seconds},
+      {"preprocess_seconds", preprocess_seconds},
+      {"tower_seconds", tower_seconds},
+      {"encode_seconds", preprocess_seconds + tower_seconds},
+  };
+}
+
+// Bandwidth and the decode bound it sets, printed by every mode of the bench.
+void add_decode_bound(nlohmann::json& report, const Gemma4TextModel& model, ThreadPool& pool) {
+  const double bandwidth = measure_read_bandwidth(pool);
+  const double bytes_per_token = double(model.weight_bytes_per_token());
+  report["weight_bytes_per_token"] = bytes_per_token;
+  report["read_bandwidth_bytes_per_second"] = bandwidth;
+  report["decode_bound_tokens_per_second"] = bandwidth / bytes_per_token;
+}
+
+int bench_media(const BenchOptions& options) {
+  LoadedModel loaded = load_model(options.model);
+  nlohmann::json report = {
+      {"load_seconds", loaded.load_seconds},
+      {"threads", loaded.pool->num_threads()},
+      {"kernel_isa", kernel_isa()},
+  };
+  if (!options.image.empty()) report["image"] = bench_image(options, *loaded.bundle, *loaded.pool);
+  report["peak_rss_bytes"] = peak_rss_bytes();
+  add_decode_bound(report, *loaded.model, *loaded.pool);
+  if (options.json) {
+    std::printf("%s\n", report.dump(2).c_str());
+    return 0;
+  }
+  if (report.contains("image")) {
+    const nlohmann::json& image = report["image"];
+    std::printf("image                %s: %dx%d after resizing, %d soft tokens\n", options.image.c_str(),
+                image["width_after_resize"].get<int>(), image["height_after_resize"].get<int>(),
+                image["soft_tokens"].get<int>());
+    std::printf("  preprocess         %.3f s\n", image["preprocess_seconds"].get<double>());
+    std::printf("  vision tower       %.3f s (best of %d)\n", image["tower_seconds"].get<double>(), options.repeat);
+    std::printf("  encode             %.3f s\n", image["encode_seconds"].get<double>());
+  }
+  std::printf("peak RSS             %s\n", format_bytes(double(peak_rss_bytes())).c_str());
+  std::printf("read bandwidth       %.2f GB/s (%d threads, %s kernels)\n",
+              report["read_bandwidth_bytes_per_second"].get<double>() / 1e9, loaded.pool->num_threads(), kernel_isa());
+  std::printf("decode bound         %.2f tok/s\n", report["decode_bound_tokens_per_second"].get<double>());
+  return 0;
+}
+
 int bench(const BenchOptions& options) {
+  if (!options.image.empty()) return bench_media(options);
   LoadedModel loaded = load_model(options.model);
   Gemma4TextModel& model = *loaded.model;
   const std::vector<int32_t> prompt = bench_prompt(options, model.vocab_size(), loaded.bundle->generation_config().bos_token_id);
@@ -97,9 +179,6 @@ int bench(const BenchOptions& options) {
   }
   const double decode_seconds = seconds_since(decode_start);
 
-  const double bandwidth = measure_read_bandwidth(*loaded.pool);
-  const double bytes_per_token = double(model.weight_bytes_per_token());
-  const double bound = bandwidth / bytes_per_token;
   const double prefill_rate = double(prompt.size()) / prefill_seconds;
   const double decode_rate = options.decode_tokens / decode_seconds;
 
@@ -112,13 +191,14 @@ int bench(const BenchOptions& options) {
       {"decode_tokens_per_second", decode_rate},
       {"time_to_first_token_seconds", time_to_first_token},
       {"peak_rss_bytes", peak_rss_bytes()},
-      {"weight_bytes_per_token", bytes_per_token},
-      {"read_bandwidth_bytes_per_second", bandwidth},
-      {"decode_bound_tokens_per_second", bound},
-      {"decode_fraction_of_bound", decode_rate / bound},
       {"threads", loaded.pool->num_threads()},
       {"kernel_isa", kernel_isa()},
   };
+  add_decode_bound(report, model, *loaded.pool);
+  const double bandwidth = report["read_bandwidth_bytes_per_second"];
+  const double bytes_per_token = report["weight_bytes_per_token"];
+  const double bound = report["decode_bound_tokens_per_second"];
+  report["decode_fraction_of_bound"] = decode_rate / bound;
   if (options.json) {
     std::printf("%s\n", report.dump(2).c_str());
     return 0;
@@ -144,6 +224,12 @@ void add_bench_command(CLI::App& app, CommandAction& action) {
   command->add_option("--prompt-tokens", options->prompt_tokens, "Prompt length")->check(CLI::Range(2, 1 << 20))->capture_default_str();
   command->add_option("--decode-tokens", options->decode_tokens, "Tokens to decode")->check(CLI::Range(1, 1 << 20))->capture_default_str();
   command->add_option("--prompt-file", options->prompt_file, "A JSON array of prompt token ids (overrides --prompt-tokens)");
+  command->add_option("--image", options->image,
+                      "Time decoding, preprocessing and the vision tower on this image instead of prefill and decode")
+      ->check(CLI::ExistingFile);
+  command->add_option("--repeat", options->repeat, "Timed runs of each media stage, after one warm-up; the best counts")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
   command->add_flag("--json", options->json, "Print the figures as JSON");
   command->add_option("-t,--threads", options->model.threads, "Worker threads; 0 uses every core")->check(CLI::Range(0, 1024));
   command->callback([options, &action] { action = [options] { return bench(*options); }; });

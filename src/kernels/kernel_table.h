@@ -37,6 +37,8 @@ struct KernelTable {
   void (*multiply)(float* y, const float* x, int64_t n);
   void (*gelu_tanh_mul)(float* gate, const float* up, int64_t n);
   void (*softcap)(float* x, float cap, int64_t n);
+  // x[i] = exp(x[i] - shift); returns the sum of the new values (a softmax's denominator).
+  float (*exp_shifted_sum)(float* x, float shift, int64_t n);
 };
 
 // Each returns nullptr when the build has no code for that ISA (wrong architecture).

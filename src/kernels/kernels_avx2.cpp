@@ -4,6 +4,7 @@
 
 #if defined(__x86_64__)
 
+#include <cmath>
 #include <immintrin.h>
 
 namespace mxgemma {
@@ -438,12 +439,33 @@ void softcap_avx2(float* x, float cap, int64_t n) {
   for (int64_t j = i; j < n; ++j) x[j] = buffer[j - i];
 }
 
+float exp_shifted_sum_avx2(float* x, float shift, int64_t n) {
+  const __m256 s = _mm256_set1_ps(shift);
+  __m256 sum = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + i), s));
+    _mm256_storeu_ps(x + i, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, sum);
+  float total = 0.0f;
+  for (float lane : lanes) total += lane;
+  for (; i < n; ++i) {
+    x[i] = std::exp(x[i] - shift);
+    total += x[i];
+  }
+  return total;
+}
+
 }  // namespace
 
 const KernelTable* avx2_kernel_table() {
   static const KernelTable table = {
       "avx2",          matvec_rows_avx2, dequantize_segment_avx2, gemm_tile_avx2,     dot_avx2,
       add_scaled_avx2, sum_squares_avx2, multiply_avx2,           gelu_tanh_mul_avx2, softcap_avx2,
+      exp_shifted_sum_avx2,
   };
   return &table;
 }

@@ -484,6 +484,18 @@ void softcap_avx512(float* x, float cap, int64_t n) {
   }
 }
 
+float exp_shifted_sum_avx512(float* x, float shift, int64_t n) {
+  const __m512 s = _mm512_set1_ps(shift);
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = first_lanes(n - i);
+    const __m512 e = exp_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), s));
+    _mm512_mask_storeu_ps(x + i, m, e);
+    sum = _mm512_mask_add_ps(sum, m, sum, e);
+  }
+  return _mm512_reduce_add_ps(sum);
+}
+
 }  // namespace
 
 const KernelTable* avx512_kernel_table() {
@@ -491,7 +503,7 @@ const KernelTable* avx512_kernel_table() {
       "avx512",           matvec_rows_avx512, dequantize_segment_avx512,
       gemm_tile_avx512,   dot_avx512,         add_scaled_avx512,
       sum_squares_avx512, multiply_avx512,    gelu_tanh_mul_avx512,
-      softcap_avx512,
+      softcap_avx512,     exp_shifted_sum_avx512,
   };
   return &table;
 }

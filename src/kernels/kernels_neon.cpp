@@ -174,7 +174,7 @@ const KernelTable* neon_kernel_table() {
       "neon",           matvec_rows_neon, scalar.dequantize_segment,
       gemm_tile_neon,   dot_neon,         add_scaled_neon,
       sum_squares_neon, multiply_neon,    scalar.gelu_tanh_mul,
-      scalar.softcap,
+      scalar.softcap,   scalar.exp_shifted_sum,
   };
   return &table;
 }

@@ -170,6 +170,15 @@ void softcap_scalar(float* x, float cap, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] = float(double(cap) * std::tanh(double(x[i]) / double(cap)));
 }
 
+float exp_shifted_sum_scalar(float* x, float shift, int64_t n) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - shift);
+    sum += x[i];
+  }
+  return sum;
+}
+
 }  // namespace
 
 const KernelTable& scalar_kernel_table() {
@@ -177,7 +186,7 @@ const KernelTable& scalar_kernel_table() {
       "scalar",           matvec_rows_scalar, dequantize_segment_scalar,
       gemm_tile_scalar,   dot_scalar,         add_scaled_scalar,
       sum_squares_scalar, multiply_scalar,    gelu_tanh_mul_scalar,
-      softcap_scalar,
+      softcap_scalar,     exp_shifted_sum_scalar,
   };
   return table;
 }

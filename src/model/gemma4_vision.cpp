@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kernels/attention.h"
 #include "kernels/linear.h"
 #include "kernels/vector_ops.h"
 
@@ -27,8 +28,6 @@ std::string text_bidirectional_attention(const Bundle& bundle) {
   if (value == text->end() || !value->is_string()) return "";
   return value->get<std::string>();
 }
-
-float clamp_value(float x, float low, float high) { return std::min(std::max(x, low), high); }
 
 }  // namespace
 
@@ -68,13 +67,13 @@ Gemma4VisionModel::Gemma4VisionModel(const Bundle& bundle, ThreadPool& pool) : p
   for (int i = 0; i < config_.num_hidden_layers; ++i) {
     Layer& layer = layers_[i];
     const std::string l = p + "encoder.layers." + std::to_string(i) + ".";  // layer prefix
-    layer.q_proj = load_clipped(bundle, l + "self_attn.q_proj");
-    layer.k_proj = load_clipped(bundle, l + "self_attn.k_proj");
-    layer.v_proj = load_clipped(bundle, l + "self_attn.v_proj");
-    layer.o_proj = load_clipped(bundle, l + "self_attn.o_proj");
-    layer.gate_proj = load_clipped(bundle, l + "mlp.gate_proj");
-    layer.up_proj = load_clipped(bundle, l + "mlp.up_proj");
-    layer.down_proj = load_clipped(bundle, l + "mlp.down_proj");
+    layer.q_proj = load_clipped_linear(bundle, l + "self_attn.q_proj", config_.use_clipped_linears);
+    layer.k_proj = load_clipped_linear(bundle, l + "self_attn.k_proj", config_.use_clipped_linears);
+    layer.v_proj = load_clipped_linear(bundle, l + "self_attn.v_proj", config_.use_clipped_linears);
+    layer.o_proj = load_clipped_linear(bundle, l + "self_attn.o_proj", config_.use_clipped_linears);
+    layer.gate_proj = load_clipped_linear(bundle, l + "mlp.gate_proj", config_.use_clipped_linears);
+    layer.up_proj = load_clipped_linear(bundle, l + "mlp.up_proj", config_.use_clipped_linears);
+    layer.down_proj = load_clipped_linear(bundle, l + "mlp.down_proj", config_.use_clipped_linears);
     layer.q_norm = bundle.tensor_f32(l + "self_attn.q_norm.weight");
     layer.k_norm = bundle.tensor_f32(l + "self_attn.k_norm.weight");
     layer.input_layernorm = bundle.tensor_f32(l + "input_layernorm.weight");
@@ -92,28 +91,6 @@ Gemma4VisionModel::Gemma4VisionModel(const Bundle& bundle, ThreadPool& pool) : p
   rope.rope_type = "default";
   rope.rope_theta = config_.rope_theta;
   rope_ = RotaryEmbedding(rope, config_.head_dim / 2);
-}
-
-Gemma4VisionModel::ClippedLinear Gemma4VisionModel::load_clipped(const Bundle& bundle,
-                                                                 const std::string& module) const {
-  ClippedLinear linear;
-  linear.weight = bundle.linear(module + ".linear");
-  if (config_.use_clipped_linears) {
-    linear.input_min = bundle.tensor_f32(module + ".input_min").at(0);
-    linear.input_max = bundle.tensor_f32(module + ".input_max").at(0);
-    linear.output_min = bundle.tensor_f32(module + ".output_min").at(0);
-    linear.output_max = bundle.tensor_f32(module + ".output_max").at(0);
-  }
-  return linear;
-}
-
-void Gemma4VisionModel::apply(const ClippedLinear& linear, const float* x, int64_t rows, float* y) {
-  const int64_t in = linear.weight.cols;
-  const int64_t out = linear.weight.rows;
-  clipped_.resize(size_t(rows * in));
-  for (int64_t i = 0; i < rows * in; ++i) clipped_[i] = clamp_value(x[i], linear.input_min, linear.input_max);
-  matmul(linear.weight, clipped_.data(), rows, y, *pool_);
-  for (int64_t i = 0; i < rows * out; ++i) y[i] = clamp_value(y[i], linear.output_min, linear.output_max);
 }
 
 std::vector<float> Gemma4VisionModel::encode_patches(std::span<const float> pixel_values,
@@ -243,39 +220,9 @@ void Gemma4VisionModel::encoder_layer(const Layer& layer, float* hidden, int64_t
 
 // softmax(q k^T) v per head over every valid patch (bidirectional, scale 1 after the q/k norms).
 void Gemma4VisionModel::attend(int64_t rows) {
-  const int heads = config_.num_attention_heads;
-  const int head_dim = config_.head_dim;
-  const int group = heads / config_.num_key_value_heads;
-  const int64_t q_width = int64_t(heads) * head_dim;
-  const int64_t kv_width = int64_t(config_.num_key_value_heads) * head_dim;
-
-  pool_->parallel_for(rows * heads, 1, [&](int64_t begin, int64_t end) {
-    thread_local std::vector<float> scores;
-    scores.resize(size_t(rows));
-    for (int64_t item = begin; item < end; ++item) {
-      const int64_t t = item / heads;
-      const int h = int(item % heads);
-      const float* q = query_.data() + t * q_width + int64_t(h) * head_dim;
-      const int64_t kv_offset = int64_t(h / group) * head_dim;
-
-      float max_score = -INFINITY;
-      for (int64_t j = 0; j < rows; ++j) {
-        scores[j] = dot(q, key_.data() + j * kv_width + kv_offset, head_dim);
-        max_score = std::max(max_score, scores[j]);
-      }
-      float sum = 0.0f;
-      for (int64_t j = 0; j < rows; ++j) {
-        scores[j] = std::exp(scores[j] - max_score);
-        sum += scores[j];
-      }
-      float* out = attention_.data() + t * q_width + int64_t(h) * head_dim;
-      std::fill_n(out, head_dim, 0.0f);
-      const float inv_sum = 1.0f / sum;
-      for (int64_t j = 0; j < rows; ++j) {
-        add_scaled(out, value_.data() + j * kv_width + kv_offset, scores[j] * inv_sum, head_dim);
-      }
-    }
-  });
+  // Scale 1: the q and k norms take the place of 1/sqrt(head_dim).
+  bidirectional_attention(query_.data(), key_.data(), value_.data(), rows, config_.num_attention_heads,
+                          config_.num_key_value_heads, config_.head_dim, 1.0f, attention_.data(), *pool_);
 }
 
 // Patch (x, y) goes to cell floor(x / k) + floor(y / k) * ((max_x + 1) / k), where max_x is the
@@ -328,17 +275,8 @@ std::vector<float> Gemma4VisionModel::pool(const float* hidden, std::span<const 
 }
 
 std::vector<float> Gemma4VisionModel::embed(std::span<const float> tower_output) {
-  const int64_t width = config_.hidden_size;
-  if (tower_output.size() % size_t(width) != 0) {
-    throw std::invalid_argument("embed_vision: " + std::to_string(tower_output.size()) +
-                                " values are not rows of the vision hidden size " + std::to_string(width));
-  }
-  const int64_t rows = int64_t(tower_output.size()) / width;
-  std::vector<float> normed(tower_output.begin(), tower_output.end());
-  rms_norm_rows(normed.data(), rows, width, nullptr, float(config_.rms_norm_eps));
-  std::vector<float> projected(size_t(rows * text_hidden_size_));
-  matmul(embedding_projection_, normed.data(), rows, projected.data(), *pool_);
-  return projected;
+  return embed_multimodal(embedding_projection_, tower_output, config_.hidden_size, float(config_.rms_norm_eps),
+                          "embed_vision", *pool_);
 }
 
 }  // namespace mxgemma

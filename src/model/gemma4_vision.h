@@ -20,6 +20,7 @@
 #include "kernels/thread_pool.h"
 #include "kernels/weight_matrix.h"
 #include "model/norms_rope.h"
+#include "model/tower_layers.h"
 
 namespace mxgemma {
 
@@ -53,14 +54,6 @@ class Gemma4VisionModel {
   }
 
  private:
-  // A Gemma 4 ClippableLinear: y = clamp(W clamp(x, input_min, input_max), output_min,
-  // output_max). Bounds stay infinite when the config has no clipped linears.
-  struct ClippedLinear {
-    WeightMatrix weight;
-    float input_min = -INFINITY, input_max = INFINITY;
-    float output_min = -INFINITY, output_max = INFINITY;
-  };
-
   struct Layer {
     ClippedLinear q_proj, k_proj, v_proj, o_proj;
     ClippedLinear gate_proj, up_proj, down_proj;
@@ -69,8 +62,9 @@ class Gemma4VisionModel {
     std::vector<float> pre_feedforward_layernorm, post_feedforward_layernorm;
   };
 
-  ClippedLinear load_clipped(const Bundle& bundle, const std::string& module) const;
-  void apply(const ClippedLinear& linear, const float* x, int64_t rows, float* y);
+  void apply(const ClippedLinear& linear, const float* x, int64_t rows, float* y) {
+    apply_clipped_linear(linear, x, rows, y, clipped_, *pool_);
+  }
   void embed_patches(std::span<const float> pixel_values, std::span<const int32_t> positions,
                      const std::vector<int64_t>& valid_rows, float* hidden);
   void encoder_layer(const Layer& layer, float* hidden, int64_t rows);

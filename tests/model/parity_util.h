@@ -6,8 +6,14 @@
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <functional>
 #include <stdexcept>
 #include <string>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
 
 namespace mxgemma::parity {
 
@@ -20,6 +26,36 @@ inline std::filesystem::path bundle_dir(const std::string& name) {
     throw std::runtime_error("fixture missing: " + dir.string() + ": run scripts/make_fixtures.sh");
   }
   return dir;
+}
+
+// Copies fixtures/generated/<name> to a fresh temporary folder named after `tag` and the process
+// id, and rewrites its JSON file `file` (e.g. "config.json") through `edit`. Returns the folder,
+// which the caller removes.
+inline std::filesystem::path copy_bundle_with_edit(const std::string& name, const std::string& tag,
+                                                   const std::string& file,
+                                                   const std::function<void(nlohmann::json&)>& edit) {
+  const std::filesystem::path copy =
+      std::filesystem::temp_directory_path() / ("mxgemma_" + tag + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(copy);
+  std::filesystem::copy(bundle_dir(name), copy, std::filesystem::copy_options::recursive);
+  nlohmann::json json;
+  {
+    std::ifstream in(copy / file);
+    json = nlohmann::json::parse(in);
+  }
+  edit(json);
+  std::ofstream out(copy / file);
+  out << json.dump();
+  return copy;
+}
+
+// Parses fixtures/goldens/<file>. Throws std::runtime_error naming the oracle script that
+// writes the file when it is missing.
+inline nlohmann::json read_golden_manifest(const std::string& file, const std::string& script) {
+  const std::filesystem::path path = kFixtures / "goldens" / file;
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("missing " + path.string() + ": run " + script);
+  return nlohmann::json::parse(in);
 }
 
 // The worst row's cosine similarity and the largest absolute difference over all values.

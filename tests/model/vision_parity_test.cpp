@@ -15,8 +15,6 @@
 #include <string>
 #include <vector>
 
-#include <unistd.h>
-
 #include <nlohmann/json.hpp>
 
 #include "bundle/bundle.h"
@@ -41,10 +39,7 @@ using parity::kFixtures;
 const std::filesystem::path kImages = std::filesystem::path(MXGEMMA_TEST_DATA_DIR) / "images";
 
 nlohmann::json vision_manifest() {
-  const std::filesystem::path path = kFixtures / "goldens" / "vision_manifest.json";
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("missing " + path.string() + ": run scripts/oracle/record_vision_goldens.py");
-  return nlohmann::json::parse(in);
+  return parity::read_golden_manifest("vision_manifest.json", "scripts/oracle/record_vision_goldens.py");
 }
 
 class VisionParity : public ::testing::TestWithParam<std::string> {
@@ -210,21 +205,10 @@ TEST(VisionModel, BundleWithoutVisionConfigThrows) {
 // A copy of tiny-hf whose text_config requests bidirectional attention over image tokens, which
 // the decoder does not implement: the vision model must reject it instead of running causally.
 TEST(VisionModel, BidirectionalImageAttentionThrows) {
-  const std::filesystem::path source = bundle_dir("tiny-hf");
   const std::filesystem::path copy =
-      std::filesystem::temp_directory_path() / ("mxgemma_vision_bidirectional_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(copy);
-  std::filesystem::copy(source, copy, std::filesystem::copy_options::recursive);
-  nlohmann::json config;
-  {
-    std::ifstream in(copy / "config.json");
-    config = nlohmann::json::parse(in);
-  }
-  config["text_config"]["use_bidirectional_attention"] = "vision";
-  {
-    std::ofstream out(copy / "config.json");
-    out << config.dump();
-  }
+      parity::copy_bundle_with_edit("tiny-hf", "vision_bidirectional", "config.json", [](nlohmann::json& config) {
+        config["text_config"]["use_bidirectional_attention"] = "vision";
+      });
 
   ThreadPool pool(1);
   const Bundle bundle = Bundle::open(copy);
