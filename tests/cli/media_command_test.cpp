@@ -56,7 +56,7 @@ size_t count_of(const std::string& text, const std::string& needle) {
 // MediaEncoder, and Generator with run's defaults at temperature 0. Without `soft_tokens` the
 // placeholders keep their plain token embeddings.
 std::string library_reply(const std::string& prompt_text, bool add_bos, const std::vector<std::string>& images,
-                          bool soft_tokens = true) {
+                          const std::vector<std::string>& audio_clips = {}, bool soft_tokens = true) {
   const Bundle bundle = Bundle::open(tiny_bundle());
   const Tokenizer tokenizer = Tokenizer::from_file(bundle.tokenizer_json_path());
   ThreadPool pool(1);
@@ -65,6 +65,7 @@ std::string library_reply(const std::string& prompt_text, bool add_bos, const st
 
   std::vector<MediaInput> media;
   for (const std::string& path : images) media.push_back(read_media_file(path, MediaInput::Kind::image));
+  for (const std::string& path : audio_clips) media.push_back(read_media_file(path, MediaInput::Kind::audio));
   const std::vector<int32_t> prompt = tokenizer.encode(prompt_text, add_bos, /*parse_special=*/true);
   const MediaPrompt expanded = encoder.expand(prompt, media, 4096);
 
@@ -80,11 +81,14 @@ std::string library_reply(const std::string& prompt_text, bool add_bos, const st
   return generator.generate(expanded.tokens, params, 4096, ignore, soft).text;
 }
 
-// The prompt `mxgemma run` renders for one user message with `images` before its text.
-std::string templated_prompt(const std::vector<std::string>& images, const std::string& text) {
+// The prompt `mxgemma run` renders for one user message with `images`, then `audio_clips`, before
+// its text.
+std::string templated_prompt(const std::vector<std::string>& images, const std::string& text,
+                             const std::vector<std::string>& audio_clips = {}) {
   const Bundle bundle = Bundle::open(tiny_bundle());
   Json parts = Json::array();
   for (size_t i = 0; i < images.size(); ++i) parts.push_back({{"type", "image"}});
+  for (size_t i = 0; i < audio_clips.size(); ++i) parts.push_back({{"type", "audio"}});
   parts.push_back({{"type", "text"}, {"text", text}});
   const Json request = {{"messages", Json::array({Json{{"role", "user"}, {"content", parts}}})},
                         {"add_generation_prompt", true},
@@ -159,7 +163,7 @@ TEST(RunMedia, OneImageMatchesLibraryPath) {
   EXPECT_NE(result.err.find("encoded image " + image + " (60 soft tokens) in "), std::string::npos) << result.err;
 
   // The soft tokens change this reply, so the match above shows the image reached the decoder.
-  EXPECT_NE(library_reply(templated_prompt({image}, "What is in the picture?"), false, {image}, false), expected);
+  EXPECT_NE(library_reply(templated_prompt({image}, "What is in the picture?"), false, {image}, {}, false), expected);
 }
 
 TEST(RunMedia, TwoImagesMatchLibraryPath) {
@@ -272,6 +276,25 @@ TEST(RunMedia, BadAudioIsOneLineError) {
   const std::string clip = (kData / "audio" / "tone_440.wav").string();
   expect_one_error(run_cli("run -m " + gemma3 + " -p hi --audio " + clip), {clip + ": this bundle has no audio tower"},
                    "tiny-gemma3");
+}
+
+TEST(RunMedia, AudioMatchesLibraryPath) {
+  const std::string clip = (kData / "audio" / "speech_like.wav").string();
+  const std::string image = image_path("tiny.png");
+  const std::string text = "What do you hear and see?";
+  const CommandResult result = run_greedy("-p '" + text + "' --image " + image + " --audio " + clip);
+  // The command must do what the library does: reply the same, or fail with the library's error
+  // (a build whose MediaEncoder cannot run the audio tower yet fails in both).
+  std::string expected;
+  try {
+    expected = library_reply(templated_prompt({image}, text, {clip}), false, {image}, {clip});
+  } catch (const std::invalid_argument& error) {
+    expect_one_error(result, {error.what()}, "audio the library rejects");
+    return;
+  }
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, expected + "\n");
+  EXPECT_NE(result.err.find("audio " + clip + " ("), std::string::npos) << result.err;
 }
 
 TEST(RunMedia, AudioFollowsImagesInPrompt) {
