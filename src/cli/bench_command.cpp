@@ -1,5 +1,5 @@
 // mxgemma bench: load time, prefill and decode speed, memory, and decode against the machine's
-// memory-bandwidth bound; or, with --image / --audio, the time to turn a file into soft tokens.
+// memory-bandwidth bound. With --image or --audio it times turning that file into soft tokens.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -17,8 +17,11 @@
 #include "kernels/linear.h"
 #include "kernels/thread_pool.h"
 #include "kernels/vector_ops.h"
+#include "media/audio_decode.h"
+#include "media/audio_features.h"
 #include "media/image.h"
 #include "media/image_processor.h"
+#include "model/gemma4_audio.h"
 #include "model/gemma4_vision.h"
 
 namespace mxgemma::cli {
@@ -30,6 +33,7 @@ struct BenchOptions {
   int decode_tokens = 128;
   std::string prompt_file;
   std::string image;
+  std::string audio;
   int repeat = 3;
   bool json = false;
 };
@@ -119,6 +123,40 @@ nlohmann::json bench_image(const BenchOptions& options, const Bundle& bundle, Th
   };
 }
 
+// Audio file to soft tokens: decoding and resampling, log-mel features, then the audio tower and
+// embedder. The real-time factor counts features and tower, as the peer's does.
+nlohmann::json bench_audio(const BenchOptions& options, const Bundle& bundle, ThreadPool& pool) {
+  const auto load_start = std::chrono::steady_clock::now();
+  Gemma4AudioModel audio(bundle, pool);
+  const double load_seconds = seconds_since(load_start);
+  const AudioFeatureConfig config = load_audio_feature_config(bundle.dir() / "processor_config.json");
+  std::vector<float> samples;
+  const double decode_seconds =
+      best_seconds(options.repeat, [&] { samples = load_audio_file(options.audio, config.sampling_rate); });
+  const double clip_seconds = double(samples.size()) / config.sampling_rate;
+  if (int64_t(samples.size()) > config.max_length) {
+    throw std::invalid_argument("--audio: " + options.audio + " is longer than the " +
+                                std::to_string(config.max_length / config.sampling_rate) + " s one clip can hold");
+  }
+  AudioFeatures features;
+  const double features_seconds =
+      best_seconds(options.repeat, [&] { features = extract_audio_features(samples, config); });
+  std::vector<float> soft;
+  const double tower_seconds = best_seconds(options.repeat, [&] { soft = audio.encode_audio(features); });
+  const double encode_seconds = features_seconds + tower_seconds;
+  return {
+      {"file", options.audio},
+      {"clip_seconds", clip_seconds},
+      {"soft_tokens", int64_t(soft.size()) / audio.text_hidden_size()},
+      {"tower_load_seconds", load_seconds},
+      {"decode_seconds", decode_seconds},
+      {"features_seconds", features_seconds},
+      {"tower_seconds", tower_seconds},
+      {"encode_seconds", encode_seconds},
+      {"real_time_factor", encode_seconds / clip_seconds},
+  };
+}
+
 // Bandwidth and the decode bound it sets, printed by every mode of the bench.
 void add_decode_bound(nlohmann::json& report, const Gemma4TextModel& model, ThreadPool& pool) {
   const double bandwidth = measure_read_bandwidth(pool);
@@ -136,6 +174,7 @@ int bench_media(const BenchOptions& options) {
       {"kernel_isa", kernel_isa()},
   };
   if (!options.image.empty()) report["image"] = bench_image(options, *loaded.bundle, *loaded.pool);
+  if (!options.audio.empty()) report["audio"] = bench_audio(options, *loaded.bundle, *loaded.pool);
   report["peak_rss_bytes"] = peak_rss_bytes();
   add_decode_bound(report, *loaded.model, *loaded.pool);
   if (options.json) {
@@ -151,6 +190,15 @@ int bench_media(const BenchOptions& options) {
     std::printf("  vision tower       %.3f s (best of %d)\n", image["tower_seconds"].get<double>(), options.repeat);
     std::printf("  encode             %.3f s\n", image["encode_seconds"].get<double>());
   }
+  if (report.contains("audio")) {
+    const nlohmann::json& audio = report["audio"];
+    std::printf("audio                %s: %.1f s, %d soft tokens\n", options.audio.c_str(),
+                audio["clip_seconds"].get<double>(), audio["soft_tokens"].get<int>());
+    std::printf("  decode, resample   %.3f s\n", audio["decode_seconds"].get<double>());
+    std::printf("  log-mel features   %.3f s\n", audio["features_seconds"].get<double>());
+    std::printf("  audio tower        %.3f s (best of %d)\n", audio["tower_seconds"].get<double>(), options.repeat);
+    std::printf("  real-time factor   %.3f\n", audio["real_time_factor"].get<double>());
+  }
   std::printf("peak RSS             %s\n", format_bytes(double(peak_rss_bytes())).c_str());
   std::printf("read bandwidth       %.2f GB/s (%d threads, %s kernels)\n",
               report["read_bandwidth_bytes_per_second"].get<double>() / 1e9, loaded.pool->num_threads(), kernel_isa());
@@ -159,7 +207,7 @@ int bench_media(const BenchOptions& options) {
 }
 
 int bench(const BenchOptions& options) {
-  if (!options.image.empty()) return bench_media(options);
+  if (!options.image.empty() || !options.audio.empty()) return bench_media(options);
   LoadedModel loaded = load_model(options.model);
   Gemma4TextModel& model = *loaded.model;
   const std::vector<int32_t> prompt = bench_prompt(options, model.vocab_size(), loaded.bundle->generation_config().bos_token_id);
@@ -226,6 +274,9 @@ void add_bench_command(CLI::App& app, CommandAction& action) {
   command->add_option("--prompt-file", options->prompt_file, "A JSON array of prompt token ids (overrides --prompt-tokens)");
   command->add_option("--image", options->image,
                       "Time decoding, preprocessing and the vision tower on this image instead of prefill and decode")
+      ->check(CLI::ExistingFile);
+  command->add_option("--audio", options->audio,
+                      "Time decoding, log-mel features and the audio tower on this clip instead of prefill and decode")
       ->check(CLI::ExistingFile);
   command->add_option("--repeat", options->repeat, "Timed runs of each media stage, after one warm-up; the best counts")
       ->check(CLI::Range(1, 1000))

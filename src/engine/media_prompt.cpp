@@ -8,6 +8,7 @@
 
 #include "media/audio_decode.h"
 #include "media/image.h"
+#include "model/gemma4_audio.h"
 #include "model/gemma4_vision.h"
 #include "util/log.h"
 
@@ -31,6 +32,18 @@ std::string format_seconds(double seconds) {
 // "1 image", "3 images"
 std::string count_of(int64_t count, const std::string& singular, const std::string& plural) {
   return std::to_string(count) + " " + (count == 1 ? singular : plural);
+}
+
+// Loads a tower on first use, so text-only requests never read its weights.
+template <typename Tower>
+Tower& load_tower(std::unique_ptr<Tower>& tower, const char* kind, const Bundle& bundle, ThreadPool& pool) {
+  if (!tower) {
+    const auto start = std::chrono::steady_clock::now();
+    tower = std::make_unique<Tower>(bundle, pool);
+    MXG_LOG_DEBUG("%s tower loaded in %.2f s", kind,
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  return *tower;
 }
 
 }  // namespace
@@ -67,15 +80,9 @@ MediaEncoder::MediaEncoder(const Bundle& bundle, ThreadPool& pool) : bundle_(bun
 
 MediaEncoder::~MediaEncoder() = default;
 
-Gemma4VisionModel& MediaEncoder::vision() {
-  if (!vision_) {
-    const auto start = std::chrono::steady_clock::now();
-    vision_ = std::make_unique<Gemma4VisionModel>(bundle_, pool_);
-    MXG_LOG_DEBUG("vision tower loaded in %.2f s",
-                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  return *vision_;
-}
+Gemma4VisionModel& MediaEncoder::vision() { return load_tower(vision_, "vision", bundle_, pool_); }
+
+Gemma4AudioModel& MediaEncoder::audio() { return load_tower(audio_, "audio", bundle_, pool_); }
 
 MediaPrompt MediaEncoder::expand(std::span<const int32_t> prompt, std::span<const MediaInput> media,
                                  int64_t context_size) {
@@ -173,7 +180,8 @@ MediaPrompt MediaEncoder::expand(std::span<const int32_t> prompt, std::span<cons
     result.image_rows.insert(result.image_rows.end(), rows.begin(), rows.end());
   }
   for (const PreparedInput* item : audio_order) {
-    throw std::invalid_argument(item->input->name + ": audio input needs the audio tower, which this build does not have yet");
+    const std::vector<float> rows = audio().encode_audio(item->audio);
+    result.audio_rows.insert(result.audio_rows.end(), rows.begin(), rows.end());
   }
   result.encode_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;

@@ -19,6 +19,7 @@
 
 namespace mxgemma {
 
+class Gemma4AudioModel;
 class Gemma4VisionModel;
 
 // One image or audio clip of a prompt, in the order its placeholder appears.
@@ -70,12 +71,14 @@ class MediaEncoder {
 
  private:
   Gemma4VisionModel& vision();
+  Gemma4AudioModel& audio();
 
   const Bundle& bundle_;
   ThreadPool& pool_;
   std::optional<ImageProcessorConfig> image_config_;
   AudioFeatureConfig audio_features_config_;
   std::unique_ptr<Gemma4VisionModel> vision_;
+  std::unique_ptr<Gemma4AudioModel> audio_;
 };
 
 // The count of `token_id` in `tokens`.

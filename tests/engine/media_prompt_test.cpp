@@ -132,6 +132,30 @@ TEST_F(MediaPromptTest, NotAnImageNamesTheInput) {
   }
 }
 
+TEST_F(MediaPromptTest, ExpandsAudioAfterAnImage) {
+  MediaInput clip;
+  clip.kind = MediaInput::Kind::audio;
+  clip.bytes = read_bytes(std::filesystem::path(MXGEMMA_TEST_DATA_DIR) / "audio" / "tower_1s.wav");
+  clip.name = "tower_1s.wav";
+  const std::vector<MediaInput> media = {image_input("tiny.png"), clip};
+  const MediaPrompt expanded = encoder_->expand(std::vector<int32_t>{2, image_, 10, audio_, 11}, media, 4096);
+
+  const ModelConfig& config = bundle_->config();
+  const int64_t audio_tokens = count_token(expanded.tokens, audio_);
+  EXPECT_EQ(audio_tokens, 25);  // 1 s at 40 ms per token
+  EXPECT_EQ(expanded.audio_clips, 1);
+  // Each placeholder gives way to its begin marker, soft tokens and end marker.
+  ASSERT_EQ(expanded.tokens.size(), size_t(3 + (60 + 2) + (audio_tokens + 2)));
+  EXPECT_EQ(expanded.tokens[size_t(1 + 60 + 2)], 10);
+  EXPECT_EQ(expanded.tokens[size_t(1 + 60 + 3)], config.boa_token_id);
+  EXPECT_EQ(expanded.tokens[expanded.tokens.size() - 2], config.eoa_token_id);
+  EXPECT_EQ(expanded.audio_rows.size(), size_t(audio_tokens * config.text.hidden_size));
+  const std::vector<Gemma4TextModel::SoftTokens> soft = expanded.soft_tokens();
+  ASSERT_EQ(soft.size(), 2u);
+  EXPECT_EQ(soft[1].token_id, audio_);
+  EXPECT_EQ(soft[1].rows.size(), expanded.audio_rows.size());
+}
+
 TEST_F(MediaPromptTest, AudioOverThirtySecondsIsRefusedNotTruncated) {
   MediaInput input;
   input.kind = MediaInput::Kind::audio;
