@@ -283,18 +283,28 @@ TEST(RunMedia, AudioMatchesLibraryPath) {
   const std::string image = image_path("tiny.png");
   const std::string text = "What do you hear and see?";
   const CommandResult result = run_greedy("-p '" + text + "' --image " + image + " --audio " + clip);
-  // The command must do what the library does: reply the same, or fail with the library's error
-  // (a build whose MediaEncoder cannot run the audio tower yet fails in both).
-  std::string expected;
-  try {
-    expected = library_reply(templated_prompt({image}, text, {clip}), false, {image}, {clip});
-  } catch (const std::invalid_argument& error) {
-    expect_one_error(result, {error.what()}, "audio the library rejects");
-    return;
-  }
   ASSERT_EQ(result.exit_code, 0) << result.err;
+  const std::string expected = library_reply(templated_prompt({image}, text, {clip}), false, {image}, {clip});
   EXPECT_EQ(result.out, expected + "\n");
-  EXPECT_NE(result.err.find("audio " + clip + " ("), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("encoded image " + image + " (60 soft tokens), audio " + clip + " (50 soft tokens) in "),
+            std::string::npos)
+      << result.err;
+
+  // The soft tokens change this reply, so the match above shows the clip reached the decoder.
+  EXPECT_NE(library_reply(templated_prompt({image}, text, {clip}), false, {image}, {clip}, false), expected);
+}
+
+TEST(RunMedia, TwoAudioClipsMatchLibraryPath) {
+  const std::string first = (kData / "audio" / "speech_like.wav").string();
+  const std::string second = (kData / "audio" / "format_mp3.mp3").string();
+  const std::string prompt = "<|audio|> then <|audio|>: same speaker?";
+  const CommandResult result = run_greedy("--raw -p '" + prompt + "' --audio " + first + " --audio " + second);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.out, library_reply(prompt, /*add_bos=*/true, {}, {first, second}) + "\n");
+
+  expect_one_error(run_greedy("--raw -p '<|audio|> only one' --audio " + first + " --audio " + second),
+                   {"the prompt has 0 <|image|> and 1 <|audio|> placeholders for 0 --image and 2 --audio files"},
+                   "one placeholder for two clips");
 }
 
 TEST(RunMedia, AudioFollowsImagesInPrompt) {
@@ -346,6 +356,15 @@ TEST(ChatMedia, BadImageCommandKeepsChatRunning) {
   EXPECT_NE(result.err.find("error: /audio: missing file path"), std::string::npos) << result.err;
   EXPECT_EQ(count_of(result.err, "time to first token"), 1u) << result.err;
   EXPECT_NE(result.err.find("/image FILE"), std::string::npos) << "help text: " << result.err;
+}
+
+TEST(ChatMedia, AudioCommandStaysInLaterTurns) {
+  const std::string clip = (kData / "audio" / "speech_like.wav").string();
+  const CommandResult result = run_chat("--verbose", "/audio " + clip + "\nwhat is this\nand now\n");
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(count_of(result.err, "time to first token"), 2u) << result.err;
+  EXPECT_EQ(count_of(result.err, "audio " + clip + ": 50 soft tokens, encoded in"), 1u) << result.err;
+  EXPECT_EQ(count_of(result.err, "<|turn>user\n<|audio|>what is this<turn|>"), 2u) << result.err;
 }
 
 TEST(ChatMedia, TextOnlyBundleReportsImageCommand) {
