@@ -13,6 +13,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "engine/media_attachment.h"
 #include "util/json_depth.h"
 #include "util/log.h"
 
@@ -69,7 +70,7 @@ LoadedModel load_model(const ModelOptions& options, bool with_model) {
 
 std::string format_prompt(const Bundle& bundle, const std::string& system_text, const std::string& user_text,
                           bool raw, bool enable_thinking, const ChatTemplateChoice& choice,
-                          const nlohmann::ordered_json& template_kwargs) {
+                          const nlohmann::ordered_json& template_kwargs, std::span<const MediaInput> media) {
   if (raw) return user_text;
   SelectedChatTemplate chat_template;
   try {
@@ -80,7 +81,16 @@ std::string format_prompt(const Bundle& bundle, const std::string& system_text, 
   // ordered_json keeps insertion order, as the Python dicts a template expects do.
   nlohmann::ordered_json messages = nlohmann::ordered_json::array();
   if (!system_text.empty()) messages.push_back({{"role", "system"}, {"content", system_text}});
-  messages.push_back({{"role", "user"}, {"content", user_text}});
+  if (media.empty()) {
+    messages.push_back({{"role", "user"}, {"content", user_text}});
+  } else {
+    nlohmann::ordered_json parts = nlohmann::ordered_json::array();
+    for (const MediaInput& input : media) {
+      parts.push_back(media_content_part(input.kind, input.name));
+    }
+    parts.push_back({{"type", "text"}, {"text", user_text}});
+    messages.push_back({{"role", "user"}, {"content", std::move(parts)}});
+  }
   nlohmann::ordered_json request = {
       {"messages", messages},
       {"add_generation_prompt", true},

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +16,7 @@
 #include "engine/generator.h"
 #include "kernels/thread_pool.h"
 #include "engine/chat_prompt.h"
+#include "engine/media_prompt.h"
 #include "model/gemma4_text.h"
 #include "text/chat_template.h"
 #include "text/tokenizer.h"
@@ -43,10 +45,13 @@ LoadedModel load_model(const ModelOptions& options, bool with_model = true);
 
 // The prompt as the chosen chat template formats one user turn (with an optional system turn)
 // and the generation prompt; or `user_text` unchanged when raw. `template_kwargs` adds template
-// keywords (e.g. tool_choice) and may replace enable_thinking.
+// keywords (e.g. tool_choice) and may replace enable_thinking. With `media`, the user turn is a
+// list of content parts: one {"type": "image"} or {"type": "audio"} per input in the given order,
+// then the text, and the template writes a placeholder for each input.
 std::string format_prompt(const Bundle& bundle, const std::string& system_text, const std::string& user_text,
                           bool raw, bool enable_thinking, const ChatTemplateChoice& choice = {},
-                          const nlohmann::ordered_json& template_kwargs = nlohmann::ordered_json::object());
+                          const nlohmann::ordered_json& template_kwargs = nlohmann::ordered_json::object(),
+                          std::span<const MediaInput> media = {});
 
 // Parses the value of --chat-template-kwargs: a JSON object of extra template keywords, as
 // apply_chat_template's keyword arguments. Throws std::invalid_argument naming the flag.

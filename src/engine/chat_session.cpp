@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 
@@ -85,8 +86,7 @@ bool ChatSession::handle_line(std::string line) {
                    "); answer each with /tool-result NAME RESULT, or /reset");
       return true;
     }
-    messages_.push_back({{"role", "user"}, {"content", line}});
-    if (!generate_reply()) messages_.erase(messages_.size() - 1);
+    add_user_message(line);
     return true;
   }
 
@@ -101,12 +101,80 @@ bool ChatSession::handle_line(std::string line) {
     system_ = argument;
     reset();
     MXG_LOG_DEBUG("system message set to \"%s\"; history cleared", argument.c_str());
+  } else if (command == "/image" || command == "/audio") {
+    attach_command(command, argument);
   } else if (command == "/tool-result") {
     add_tool_result(argument);
+  } else if (command == "/help") {
+    print_help();
   } else {
-    report_error("unknown command " + command + "; the commands are /reset, /system TEXT, /tool-result NAME RESULT, /exit");
+    report_error("unknown command " + command +
+                 "; the commands are /reset, /system TEXT, /image FILE, /audio FILE, /tool-result NAME RESULT, /help, "
+                 "/exit");
   }
   return true;
+}
+
+void ChatSession::print_help() {
+  streams_.errors << "Type a message and press Enter to send it. Commands:\n"
+                     "  /image FILE               attach an image to the next message\n"
+                     "  /audio FILE               attach an audio clip (at most 30 s) to the next message\n"
+                     "  /reset                    clear the history and pending attachments, keep the system message\n"
+                     "  /system TEXT              set the system message and clear the history\n"
+                     "  /tool-result NAME RESULT  answer the model's pending tool call NAME\n"
+                     "  /help                     show this list\n"
+                     "  /exit                     quit (end of input also quits)\n"
+                     "A message lists its images first, then its audio clips, then its text.\n"
+                  << std::flush;
+}
+
+void ChatSession::attach(const std::string& path, MediaInput::Kind kind) {
+  if (!encode_media_) {
+    throw std::invalid_argument(std::string(media_kind_name(kind)) + " file " + path +
+                                ": this chat was started without a media encoder");
+  }
+  MediaAttachment attachment = encode_media_(read_media_file(path, kind));
+  MXG_LOG_INFO("%s %s: %d soft tokens, encoded in %.2f s; attached to the next message", media_kind_name(kind),
+               path.c_str(), attachment.soft_tokens, attachment.encode_seconds);
+  pending_media_.push_back(std::move(attachment));
+}
+
+// Handles /image FILE and /audio FILE: a file that cannot be used is reported and not attached.
+void ChatSession::attach_command(const std::string& command, const std::string& path) {
+  if (path.empty()) {
+    report_error(command + ": missing file path; use " + command + " FILE");
+    return;
+  }
+  try {
+    attach(path, command == "/image" ? MediaInput::Kind::image : MediaInput::Kind::audio);
+  } catch (const std::exception& error) {
+    report_error(error.what());
+  }
+}
+
+// Appends the user message with the pending attachments, images before audio as the content parts
+// list them, and generates the reply. A turn that fails is dropped with its text and attachments.
+void ChatSession::add_user_message(const std::string& text) {
+  std::stable_partition(pending_media_.begin(), pending_media_.end(),
+                        [](const MediaAttachment& attachment) { return attachment.kind == MediaInput::Kind::image; });
+  const size_t attached = pending_media_.size();
+  if (attached == 0) {
+    messages_.push_back({{"role", "user"}, {"content", text}});
+  } else {
+    Json parts = Json::array();
+    for (const MediaAttachment& attachment : pending_media_) {
+      parts.push_back(media_content_part(attachment.kind, attachment.name));
+    }
+    parts.push_back({{"type", "text"}, {"text", text}});
+    messages_.push_back({{"role", "user"}, {"content", std::move(parts)}});
+    std::move(pending_media_.begin(), pending_media_.end(), std::back_inserter(media_));
+    pending_media_.clear();
+  }
+
+  if (!generate_reply()) {
+    messages_.erase(messages_.size() - 1);
+    media_.resize(media_.size() - attached);
+  }
 }
 
 bool ChatSession::waiting_for_results() const {
@@ -128,6 +196,8 @@ void ChatSession::report_error(const std::string& message) { streams_.errors << 
 void ChatSession::reset() {
   messages_ = Json::array();
   pending_calls_.clear();
+  media_.clear();
+  pending_media_.clear();
 }
 
 // Appends a tool message for the first unanswered call of NAME and, once every call has its
@@ -187,7 +257,8 @@ void ChatSession::write_events(const std::vector<Gemma4Event>& events, size_t be
 
 // Renders the whole conversation and generates the assistant's reply, streaming it out. Each
 // turn prefills the whole prompt from an empty cache, which is simple but re-reads the history
-// every turn. Returns false, with the history unchanged, when the turn cannot run.
+// every turn; the attachments' soft tokens are kept, so no tower runs again. Returns false, with
+// the history unchanged, when the turn cannot run.
 bool ChatSession::generate_reply() {
   Json messages = Json::array();
   if (!system_.empty()) messages.push_back({{"role", "system"}, {"content", system_}});
@@ -196,15 +267,22 @@ bool ChatSession::generate_reply() {
   if (!tools_.empty()) request["tools"] = tools_;
   for (const auto& [key, value] : template_kwargs_.items()) request[key] = value;
 
-  std::vector<int32_t> prompt;
+  MediaPrompt prompt;
   try {
     last_prompt_ = render_chat_template(template_, chat_template_context(request, "chat", bundle_.tokenizer_config()));
-    prompt = tokenizer_.encode(last_prompt_, /*add_bos=*/false, /*parse_special=*/true);
+    std::vector<int32_t> tokens = tokenizer_.encode(last_prompt_, /*add_bos=*/false, /*parse_special=*/true);
+    // Without attachments the tokens go as they are: a typed <|image|> is then not checked
+    // against a count of images.
+    if (media_.empty()) {
+      prompt.tokens = std::move(tokens);
+    } else {
+      prompt = splice_attachments(tokens, media_, bundle_.config());
+    }
   } catch (const std::exception& error) {
     report_error(error.what());
     return false;
   }
-  MXG_LOG_DEBUG("prompt (%zu tokens): %s", prompt.size(), last_prompt_.c_str());
+  MXG_LOG_DEBUG("prompt (%zu tokens): %s", prompt.tokens.size(), last_prompt_.c_str());
 
   Gemma4OutputParser parser;
   std::vector<Gemma4Event> events;
