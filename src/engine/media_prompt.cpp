@@ -34,6 +34,19 @@ std::string count_of(int64_t count, const std::string& singular, const std::stri
   return std::to_string(count) + " " + (count == 1 ? singular : plural);
 }
 
+// Runs one stage on an input, and puts the input's name in front of an error that lacks it, such as
+// a tower's "the clip has no valid frames".
+template <typename Stage>
+auto naming_input(const MediaInput& input, Stage&& stage) -> decltype(stage()) {
+  try {
+    return stage();
+  } catch (const std::invalid_argument& error) {
+    const std::string message = error.what();
+    if (message.find(input.name) != std::string::npos) throw;
+    throw std::invalid_argument(input.name + ": " + message);
+  }
+}
+
 // Loads a tower on first use, so text-only requests never read its weights.
 template <typename Tower>
 Tower& load_tower(std::unique_ptr<Tower>& tower, const char* kind, const Bundle& bundle, ThreadPool& pool) {
@@ -106,7 +119,7 @@ MediaPrompt MediaEncoder::expand(std::span<const int32_t> prompt, std::span<cons
       if (!image_config_) {
         throw std::invalid_argument(input.name + ": the bundle has no processor_config.json, which sets how images are sized");
       }
-      item.image = preprocess_image(decode_image(input.bytes, input.name), *image_config_);
+      item.image = naming_input(input, [&] { return preprocess_image(decode_image(input.bytes, input.name), *image_config_); });
       item.soft_tokens = item.image.num_soft_tokens;
       ++result.images;
     } else {
@@ -126,7 +139,7 @@ MediaPrompt MediaEncoder::expand(std::span<const int32_t> prompt, std::span<cons
             " long; one audio input holds at most " + format_seconds(double(features.max_length) / features.sampling_rate) +
             " (" + std::to_string(features.audio_seq_length) + " soft tokens); split it into shorter clips");
       }
-      item.audio = extract_audio_features(samples, features);
+      item.audio = naming_input(input, [&] { return extract_audio_features(samples, features); });
       item.soft_tokens = audio_soft_token_count(item.audio, features);
       ++result.audio_clips;
     }
@@ -176,11 +189,12 @@ MediaPrompt MediaEncoder::expand(std::span<const int32_t> prompt, std::span<cons
   }
 
   for (const PreparedInput* item : image_order) {
-    const std::vector<float> rows = vision().encode_image(item->image.pixel_values, item->image.positions);
+    const std::vector<float> rows =
+        naming_input(*item->input, [&] { return vision().encode_image(item->image.pixel_values, item->image.positions); });
     result.image_rows.insert(result.image_rows.end(), rows.begin(), rows.end());
   }
   for (const PreparedInput* item : audio_order) {
-    const std::vector<float> rows = audio().encode_audio(item->audio);
+    const std::vector<float> rows = naming_input(*item->input, [&] { return audio().encode_audio(item->audio); });
     result.audio_rows.insert(result.audio_rows.end(), rows.begin(), rows.end());
   }
   result.encode_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

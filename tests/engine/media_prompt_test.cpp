@@ -172,6 +172,20 @@ TEST_F(MediaPromptTest, AudioOverThirtySecondsIsRefusedNotTruncated) {
   }
 }
 
+TEST_F(MediaPromptTest, TowerErrorNamesTheClip) {
+  MediaInput input;
+  input.kind = MediaInput::Kind::audio;
+  input.samples.assign(100, 0.1f);  // shorter than one 321-sample analysis window
+  input.name = "short.wav";
+  const std::vector<MediaInput> media = {input};
+  try {
+    encoder_->expand(std::vector<int32_t>{2, audio_}, media, 4096);
+    FAIL() << "expected an error";
+  } catch (const std::invalid_argument& error) {
+    EXPECT_EQ(std::string(error.what()).rfind("short.wav: ", 0), 0u) << error.what();
+  }
+}
+
 TEST(MediaPromptBundle, TextOnlyBundleRefusesImages) {
   ThreadPool pool(1);
   const Bundle bundle = Bundle::open(parity::bundle_dir("tiny-gemma3"));
