@@ -35,8 +35,9 @@ convolutions, times the channels) only when subsampling_conv_channels[0] is 128,
 tiny bundles use [16, 8], so this script gives that Linear the width the forward pass produces
 (32 * 8), as mlx-vlm does.
 
-Run: /work/main/.venv-torch/bin/python scripts/oracle/record_audio_goldens.py (a Python with
-torch 2.9.1, transformers 5.25.0 and the packages of requirements.txt; after make_fixtures.py)
+Run: scripts/oracle/make_torch_env.sh, then .venv-torch/bin/python
+scripts/oracle/record_audio_goldens.py (after make_fixtures.py). The environment is pinned in
+requirements-torch.txt: torch 2.9.1 on top of requirements.txt.
 """
 
 from __future__ import annotations
