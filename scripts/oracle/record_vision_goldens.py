@@ -19,10 +19,10 @@ counts and the package versions.
 A prompt is the user turn as text, tokenized with the bundle's tokenizer.json, in which each
 <|image|> becomes <|image> + <|image|> x n + <image|>, as Gemma4Processor expands it.
 
-transformers' Gemma 4 model cannot run here (it needs torch, which is not installed), so these
-goldens have no second reference. The two agree on the structure that matters: both use causal
-attention in the decoder when text_config.use_bidirectional_attention is null, as in the tiny
-bundles and E2B.
+transformers' Gemma 4 model needs torch, which this environment leaves out, so
+crosscheck_vision_transformers.py compares these goldens with transformers from .venv-torch. Both
+references use causal attention in the decoder when text_config.use_bidirectional_attention is
+null, as in the tiny bundles and E2B.
 
 Run: .venv/bin/python scripts/oracle/record_vision_goldens.py (after make_fixtures.py)
 """
