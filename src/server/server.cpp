@@ -122,7 +122,14 @@ void Server::Impl::register_routes() {
   // Errors that httplib sends itself (unknown path, body over the limit) get OpenAI's error body.
   http_.set_error_handler([](const httplib::Request& request, httplib::Response& response) {
     if (!response.body.empty() || response.status == 503) return;
-    if (response.status == 413) {
+    if (response.status == 413 &&
+        request.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0) {
+      // cpp-httplib caps form-encoded bodies at 8 KiB whatever the payload limit, and curl -d sends
+      // that content type unless told otherwise.
+      send_error(response, ApiError(413, "invalid_request_error", "request_too_large", "",
+                                    "a form-encoded request body may be at most 8 KiB; send JSON with the header "
+                                    "'Content-Type: application/json'"));
+    } else if (response.status == 413) {
       send_error(response, ApiError(413, "invalid_request_error", "request_too_large", "",
                                     "the request body is larger than the server's limit; send a smaller request"));
     } else if (response.status == 404) {

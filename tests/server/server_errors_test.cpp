@@ -52,6 +52,17 @@ TEST(ServerErrors, BodyOverLimit) {
   EXPECT_EQ(result.body["error"]["code"], "request_too_large");
 }
 
+// curl -d sends application/x-www-form-urlencoded, which cpp-httplib caps at 8 KiB.
+TEST(ServerErrors, FormEncodedBodyOverEightKiB) {
+  TestServer server;
+  const std::string body = chat_with(user_message(std::string(9000, 'a'))).dump();
+  httplib::Client client("127.0.0.1", server.port());
+  const auto response = client.Post("/v1/chat/completions", body, "application/x-www-form-urlencoded");
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 413) << response->body;
+  EXPECT_NE(response->body.find("Content-Type: application/json"), std::string::npos) << response->body;
+}
+
 // cpp-httplib reads a chunked body whole without its payload limit; the server checks it.
 TEST(ServerErrors, ChunkedBodyOverLimit) {
   server::ServerOptions options = TestServer::default_options();
