@@ -129,8 +129,10 @@ MediaPrompt MediaEncoder::expand(std::span<const int32_t> prompt, std::span<cons
       const AudioFeatureConfig& features = audio_features_config_;
       std::vector<float> samples = input.samples;
       if (samples.empty()) {
-        const DecodedAudio decoded = decode_audio_memory(input.bytes, input.name);
-        samples = resample_audio(decoded.samples, decoded.sample_rate, features.sampling_rate);
+        samples = naming_input(input, [&] {
+          const DecodedAudio decoded = decode_audio_memory(input.bytes, input.name);
+          return resample_audio(decoded.samples, decoded.sample_rate, features.sampling_rate);
+        });
       }
       if (int64_t(samples.size()) > features.max_length) {
         // The reference truncates silently; losing the rest of a clip is refused here instead.
@@ -141,6 +143,11 @@ MediaPrompt MediaEncoder::expand(std::span<const int32_t> prompt, std::span<cons
       }
       item.audio = naming_input(input, [&] { return extract_audio_features(samples, features); });
       item.soft_tokens = audio_soft_token_count(item.audio, features);
+      if (item.soft_tokens == 0) {
+        throw std::invalid_argument(input.name + ": the clip is " +
+                                    std::to_string(int64_t(samples.size()) * 1000 / features.sampling_rate) +
+                                    " ms long, too short for one audio token (one 20 ms frame at least)");
+      }
       ++result.audio_clips;
     }
     soft_total += item.soft_tokens;

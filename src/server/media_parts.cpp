@@ -19,8 +19,6 @@ namespace {
 
 constexpr std::string_view kImageTypes = "image/png, image/jpeg, image/webp, image/gif or image/bmp";
 
-std::string format_bytes_limit(size_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
-
 bool starts_with_ignoring_case(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() &&
          std::equal(prefix.begin(), prefix.end(), text.begin(),
@@ -214,6 +212,11 @@ std::vector<uint8_t> load_audio_bytes(const MediaPart& part, const MediaSourcePo
 }
 
 }  // namespace
+
+std::string format_bytes_limit(size_t bytes) {
+  if (bytes % (size_t(1) << 20) == 0) return std::to_string(bytes >> 20) + " MiB";
+  return std::to_string(bytes) + " bytes";
+}
 
 std::vector<uint8_t> decode_base64(std::string_view text, const std::string& param) {
   std::vector<uint8_t> bytes;

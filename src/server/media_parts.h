@@ -29,6 +29,9 @@ struct MediaSourcePolicy {
   double fetch_timeout_seconds = 10.0;  // connect, and then each read, of a remote fetch
 };
 
+// "20 MiB" for whole mebibytes, else "100000 bytes": a size limit as error messages show it.
+std::string format_bytes_limit(size_t bytes);
+
 // Decodes standard base64 (RFC 4648, padding optional, whitespace skipped). Throws ApiError naming
 // `param` on any other character or a truncated final group.
 std::vector<uint8_t> decode_base64(std::string_view text, const std::string& param);

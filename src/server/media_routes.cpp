@@ -174,6 +174,12 @@ void Server::Impl::handle_transcription(const httplib::Request& request, httplib
     fail_invalid("file", "unsupported_content", "this model has no audio tower (its config.json has no audio_config), so it cannot transcribe");
   }
 
+  if (transcription.audio.size() > options_.media_sources.max_bytes) {
+    fail_invalid("file", "file_too_large",
+                 "file: the upload is larger than the limit of " + format_bytes_limit(options_.media_sources.max_bytes) +
+                     " per file (--max-media-bytes)");
+  }
+
   // Decode the whole upload first, so that a bad file fails before any window runs.
   int sampling_rate = 0;
   int64_t window_samples = 0;
@@ -211,7 +217,17 @@ void Server::Impl::handle_transcription(const httplib::Request& request, httplib
     input.kind = MediaInput::Kind::audio;
     input.samples = windows[index];
     input.name = "file";
-    const std::shared_ptr<const MediaPrompt> media = encode_inputs(prompt, {input});
+    std::shared_ptr<const MediaPrompt> media;
+    try {
+      media = encode_inputs(prompt, {input});
+    } catch (const ApiError& error) {
+      if (error.code() != "context_length_exceeded") throw;
+      // A transcription has no messages: the window is what does not fit.
+      fail_invalid("file", "context_length_exceeded",
+                   "file: one audio window of " + std::to_string(windows[index].size() / size_t(sampling_rate)) +
+                       " s and the transcription prompt do not fit the server's context; " + error.what() +
+                       " (start the server with a larger --ctx-size)");
+    }
     JobRequest job = make_job(media->tokens, fields, id + "-" + std::to_string(index), "file", received);
     job.media = media;
     const std::shared_ptr<JobStream> stream = submit(std::move(job));
@@ -232,8 +248,8 @@ void Server::Impl::handle_transcription(const httplib::Request& request, httplib
     if (!text.empty()) text += ' ';
     text += window_text.substr(first, last - first + 1);
   }
-  MXG_LOG_INFO("request %s: transcribed %.1f s of audio in %zu windows, %zu bytes of text", id.c_str(),
-               double(samples.size()) / sampling_rate, windows.size(), text.size());
+  MXG_LOG_INFO("request %s: transcribed %.1f s of audio in %zu window%s, %zu bytes of text", id.c_str(),
+               double(samples.size()) / sampling_rate, windows.size(), windows.size() == 1 ? "" : "s", text.size());
 
   if (transcription.text_format) {
     response.set_content(text, "text/plain; charset=utf-8");

@@ -586,7 +586,7 @@ TEST(ServerTranscription, ShortClips) {
   TestServer server;
   for (const double seconds : {0.0005, 0.01}) {
     expect_bad_part(post_transcription(server.port(), {{"file", tone_wav(seconds), "short.wav", "audio/wav"}}), "file",
-                    "file: audio tower: the clip has no");
+                    "too short for one audio token");
   }
   const HttpResult tenth = post_transcription(server.port(), {{"file", tone_wav(0.1), "short.wav", "audio/wav"}});
   EXPECT_EQ(tenth.status, 200) << tenth.body.dump();
@@ -596,9 +596,18 @@ TEST(ServerTranscription, ShortClips) {
   // The same short clip as a chat part names the part.
   const HttpResult part = post_json(server.port(), "/v1/chat/completions",
                                     chat_with_parts(Json::array({audio_part(base64(tone_wav(0.0005)), "wav")})));
-  expect_bad_part(part, "messages[0].content[0].input_audio.data", "audio tower: the clip has no");
+  expect_bad_part(part, "messages[0].content[0].input_audio.data", "too short for one audio token");
   httplib::Client client("127.0.0.1", server.port());
   EXPECT_EQ(client.Get("/health")->status, 200);
+}
+
+TEST(ServerTranscription, UploadOverMediaLimit) {
+  server::ServerOptions options = TestServer::default_options();
+  options.media_sources.max_bytes = 100000;
+  TestServer server(options);
+  const HttpResult result = post_transcription(server.port(), {{"file", tone_wav(5.0), "five.wav", "audio/wav"}});
+  expect_bad_part(result, "file", "larger than the limit of 100000 bytes per file");
+  EXPECT_EQ(result.body["error"]["code"], "file_too_large");
 }
 
 TEST(ServerMediaParts, SplitsAudioIntoWindows) {
