@@ -798,9 +798,11 @@ void describe_modalities(const std::optional<nlohmann::json>& config,
       modality.status = "runs";
     } else if (name == "text") {
       modality.status = "not loadable";
+    } else if (name == "video") {
+      // Video frames would go through the vision tower, but no video input is built.
+      modality.status = "loaded, no video input";
     } else {
-      // NOTE: the vision and audio towers are checked at load time, but no encoder runs yet.
-      modality.status = "loaded, not run yet";
+      modality.status = "runs";
     }
     facts.modalities.push_back(modality);
   }

@@ -37,7 +37,7 @@ struct ShardFacts {
 struct ModalityFacts {
   std::string name;    // "text", "vision", "audio" or "video"
   bool present = false;
-  std::string status;  // "runs", "loaded, not run yet" or "absent"
+  std::string status;  // "runs", "not loadable", "loaded, no video input" or "absent"
 };
 
 struct TextModelFacts {

@@ -242,8 +242,8 @@ TEST(BundleFacts, JangFixtureMatchesItsFiles) {
 
   ASSERT_NE(modality(facts, "text"), nullptr);
   EXPECT_EQ(modality(facts, "text")->status, "runs");
-  EXPECT_EQ(modality(facts, "vision")->status, "loaded, not run yet");
-  EXPECT_EQ(modality(facts, "audio")->status, "loaded, not run yet");
+  EXPECT_EQ(modality(facts, "vision")->status, "runs");
+  EXPECT_EQ(modality(facts, "audio")->status, "runs");
   EXPECT_EQ(modality(facts, "video")->status, "absent");
   EXPECT_TRUE(facts.chat_template.supports_tools);
   EXPECT_TRUE(facts.chat_template.supports_thinking);
@@ -574,7 +574,7 @@ TEST(BundleFacts, CardMarkdown) {
   EXPECT_TRUE(contains(card, "| Shards | 1, with model.safetensors.index.json |"));
   EXPECT_TRUE(contains(card, "| Indexed weight bytes | " + std::to_string(expected.total_size) + " bytes"));
   EXPECT_TRUE(contains(card, "| Text layers | " + std::to_string(expected.layers) + " ("));
-  EXPECT_TRUE(contains(card, "| Modalities | text: runs; vision: loaded, not run yet;"));
+  EXPECT_TRUE(contains(card, "| Modalities | text: runs; vision: runs; audio: runs;"));
   EXPECT_TRUE(contains(card, "mxgemma run -m tiny-hf"));
   EXPECT_FALSE(contains(card, "## Findings"));
   EXPECT_FALSE(contains(card, dir.string()));

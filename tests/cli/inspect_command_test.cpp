@@ -71,7 +71,7 @@ TEST(InspectCommand, JsonOutput) {
   EXPECT_EQ(json["text"]["num_hidden_layers"], config["text_config"]["num_hidden_layers"]);
   EXPECT_EQ(json["text"]["hidden_size"], config["text_config"]["hidden_size"]);
   EXPECT_EQ(json["quantization"]["group_size"], config["quantization"]["group_size"]);
-  EXPECT_EQ(json["modalities"]["vision"]["status"], "loaded, not run yet");
+  EXPECT_EQ(json["modalities"]["vision"]["status"], "runs");
   EXPECT_TRUE(json["findings"].empty());
 }
 
