@@ -125,7 +125,7 @@ void Server::Impl::register_routes() {
     if (response.status == 413 &&
         request.get_header_value("Content-Type").rfind("application/x-www-form-urlencoded", 0) == 0) {
       // cpp-httplib caps form-encoded bodies at 8 KiB whatever the payload limit, and curl -d sends
-      // that content type unless told otherwise.
+      // that content type unless another is given.
       send_error(response, ApiError(413, "invalid_request_error", "request_too_large", "",
                                     "a form-encoded request body may be at most 8 KiB; send JSON with the header "
                                     "'Content-Type: application/json'"));
