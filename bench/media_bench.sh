@@ -3,9 +3,10 @@
 # backend) on the same bundle and files, in one run, and prints both, their ratio and the
 # machine's decode bound.
 # Usage: bench/media_bench.sh BUNDLE [IMAGE] [AUDIO]
-# Without IMAGE, a 1024x768 test picture is drawn; without AUDIO, a 30 s 16 kHz clip of
-# speech-like noise is made. Pass "-" to skip one of the two. MXGEMMA_BENCH_REPEAT (default 1) sets
-# the timed runs after the warm-up on both sides: mlx-vlm takes minutes per image at full size.
+# Without IMAGE, the script draws a 1024x768 test picture. Without AUDIO, it makes a 30 s, 16 kHz
+# clip of speech-like noise. Pass "-" to skip one of the two. MXGEMMA_BENCH_REPEAT (default 1)
+# sets the timed runs after the warm-up on both sides, because mlx-vlm takes minutes per image at
+# full size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bundle=${1:?usage: bench/media_bench.sh BUNDLE [IMAGE] [AUDIO]}

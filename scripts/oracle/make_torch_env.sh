@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Creates or updates .venv-torch, the pinned Python environment with torch that
-# scripts/oracle/record_audio_goldens.py runs in (scripts/oracle/requirements-torch.txt; about
-# 3 GB with torch's CUDA libraries, which the CPU reference does not use).
+# Creates or updates .venv-torch, the pinned Python environment with torch that the oracle scripts
+# record_audio_goldens.py and crosscheck_vision_transformers.py run in. The pins are in
+# scripts/oracle/requirements-torch.txt. It takes about 3 GB, mostly torch's CUDA libraries, which
+# the CPU reference does not use.
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 venv="${repo_root}/.venv-torch"

@@ -7,22 +7,6 @@
 #include <system_error>
 
 namespace mxgemma {
-namespace {
-
-// Throws when `prompt` has a different count of `kind` placeholders than the `inputs` of that kind.
-void check_placeholder_count(std::span<const int32_t> prompt, int32_t placeholder, MediaInput::Kind kind,
-                             size_t inputs) {
-  const int64_t placeholders = count_token(prompt, placeholder);
-  if (placeholders == int64_t(inputs)) return;
-  const bool is_image = kind == MediaInput::Kind::image;
-  const std::string input_noun = is_image ? (inputs == 1 ? "image" : "images") : (inputs == 1 ? "audio clip" : "audio clips");
-  throw std::invalid_argument("the prompt has " + std::to_string(placeholders) + " " + media_kind_name(kind) +
-                              (placeholders == 1 ? " placeholder" : " placeholders") + " (" +
-                              (is_image ? "<|image|>" : "<|audio|>") + ") for " + std::to_string(inputs) + " " +
-                              input_noun);
-}
-
-}  // namespace
 
 const char* media_kind_name(MediaInput::Kind kind) { return kind == MediaInput::Kind::image ? "image" : "audio"; }
 
@@ -75,8 +59,8 @@ MediaPrompt splice_attachments(std::span<const int32_t> prompt, std::span<const 
   result.images = int(images.size());
   result.audio_clips = int(audio_clips.size());
 
-  check_placeholder_count(prompt, config.image_token_id, MediaInput::Kind::image, images.size());
-  check_placeholder_count(prompt, config.audio_token_id, MediaInput::Kind::audio, audio_clips.size());
+  check_placeholder_count(prompt, config.image_token_id, MediaInput::Kind::image, int64_t(images.size()));
+  check_placeholder_count(prompt, config.audio_token_id, MediaInput::Kind::audio, int64_t(audio_clips.size()));
 
   size_t next_image = 0, next_audio = 0;
   for (const int32_t token : prompt) {

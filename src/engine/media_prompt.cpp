@@ -65,6 +65,18 @@ int64_t count_token(std::span<const int32_t> tokens, int32_t token_id) {
   return std::count(tokens.begin(), tokens.end(), token_id);
 }
 
+void check_placeholder_count(std::span<const int32_t> prompt, int32_t placeholder, MediaInput::Kind kind,
+                             int64_t inputs) {
+  const int64_t placeholders = count_token(prompt, placeholder);
+  if (placeholders == inputs) return;
+  if (kind == MediaInput::Kind::image) {
+    throw std::invalid_argument("the prompt has " + count_of(placeholders, "image placeholder", "image placeholders") +
+                                " (<|image|>) for " + count_of(inputs, "image", "images"));
+  }
+  throw std::invalid_argument("the prompt has " + count_of(placeholders, "audio placeholder", "audio placeholders") +
+                              " (<|audio|>) for " + count_of(inputs, "audio clip", "audio clips"));
+}
+
 std::vector<Gemma4TextModel::SoftTokens> MediaPrompt::soft_tokens(int64_t begin, int64_t count) const {
   const std::span<const int32_t> all(tokens);
   const std::span<const int32_t> before = all.first(size_t(begin));
@@ -154,16 +166,8 @@ MediaPrompt MediaEncoder::expand(std::span<const int32_t> prompt, std::span<cons
     prepared.push_back(std::move(item));
   }
 
-  const int64_t image_placeholders = count_token(prompt, config.image_token_id);
-  const int64_t audio_placeholders = count_token(prompt, config.audio_token_id);
-  if (image_placeholders != result.images) {
-    throw std::invalid_argument("the prompt has " + count_of(image_placeholders, "image placeholder", "image placeholders") +
-                                " (<|image|>) for " + count_of(result.images, "image", "images"));
-  }
-  if (audio_placeholders != result.audio_clips) {
-    throw std::invalid_argument("the prompt has " + count_of(audio_placeholders, "audio placeholder", "audio placeholders") +
-                                " (<|audio|>) for " + count_of(result.audio_clips, "audio clip", "audio clips"));
-  }
+  check_placeholder_count(prompt, config.image_token_id, MediaInput::Kind::image, result.images);
+  check_placeholder_count(prompt, config.audio_token_id, MediaInput::Kind::audio, result.audio_clips);
   // Each placeholder becomes begin marker + soft tokens + end marker.
   const int64_t expanded = int64_t(prompt.size()) + soft_total + int64_t(media.size());
   if (expanded >= context_size) {

@@ -1,7 +1,7 @@
-// Images and audio clips in a prompt. The chat template writes one placeholder per input
-// (`<|image|>` or `<|audio|>`); as Gemma4Processor does, each becomes its begin marker, one
-// placeholder token per soft token and its end marker, and the towers' soft tokens fill the
-// placeholder positions in the decoder. Shared by the CLI and the server.
+// Images and audio clips in a prompt, shared by the CLI and the server. The chat template writes
+// one placeholder per input (`<|image|>` or `<|audio|>`). As in Gemma4Processor, each becomes its
+// begin marker, one placeholder token per soft token and its end marker. The towers' soft tokens
+// then fill the placeholder positions in the decoder.
 #pragma once
 
 #include <cstdint>
@@ -62,8 +62,9 @@ class MediaEncoder {
   // and likewise for audio. Every input is decoded and its soft-token count known before a
   // tower runs, so a prompt that cannot fit `context_size` (with room for one generated token)
   // fails fast. Throws std::invalid_argument naming the input for an undecodable file, a clip
-  // over the processor's max_length (30 s), a count of placeholders that differs from the count
-  // of inputs, a bundle without the needed tower, or a prompt too long for the context.
+  // over the processor's max_length (30 s) or a bundle without the needed tower. Also throws it
+  // for placeholder counts that differ from the input counts, and for a prompt too long for
+  // the context.
   MediaPrompt expand(std::span<const int32_t> prompt, std::span<const MediaInput> media, int64_t context_size);
 
   // The processor's audio settings (defaults when the bundle has no processor_config.json).
@@ -80,6 +81,11 @@ class MediaEncoder {
   std::unique_ptr<Gemma4VisionModel> vision_;
   std::unique_ptr<Gemma4AudioModel> audio_;
 };
+
+// Throws std::invalid_argument when `prompt` has another count of `placeholder` tokens than the
+// `inputs` of `kind`, with both counts in the message.
+void check_placeholder_count(std::span<const int32_t> prompt, int32_t placeholder, MediaInput::Kind kind,
+                             int64_t inputs);
 
 // The count of `token_id` in `tokens`.
 int64_t count_token(std::span<const int32_t> tokens, int32_t token_id);
